@@ -1,0 +1,270 @@
+/**
+ * Element-wise primitives: unary maps, binary maps with NumPy broadcasting, comparisons and
+ * `where`. Each op's forward sits next to its vjp. A binary vjp returns cotangents of the
+ * broadcast output's shape; the tape sums them back (see Note [broadcast in vjp] in tape.ts).
+ */
+import { DTypeError, fmtShape } from '../errors.js';
+import { broadcastShapes, sameShape, sizeOf, stridesOf } from '../shape.js';
+import { record } from '../tape.js';
+import {
+  type DType,
+  type FloatArray,
+  Tensor,
+  type TensorLike,
+  arrayFor,
+  asTensor,
+} from '../tensor.js';
+
+type Unary = (v: number) => number;
+type Binary = (a: number, b: number) => number;
+
+function mapUnary(x: Tensor, f: Unary): Tensor {
+  const src = x.data;
+  const out = arrayFor(x.dtype, src.length);
+  for (let i = 0; i < src.length; i++) out[i] = f(src[i]!);
+  return new Tensor(out, x.shape);
+}
+
+/** Both operands as tensors of one dtype; a plain number takes the other's dtype. */
+function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
+  if (typeof a === 'number' && typeof b === 'number') {
+    throw new DTypeError(op, 'a', 'at least one tensor', 'two numbers', 'needs a tensor operand');
+  }
+  const ta = typeof a === 'number' ? asTensor(a, b as Tensor) : a;
+  const tb = asTensor(b, ta);
+  if (ta.dtype !== tb.dtype) {
+    throw new DTypeError(
+      op,
+      'b',
+      ta.dtype,
+      tb.dtype,
+      `operands have different dtypes: a is ${ta.dtype} ${fmtShape(ta.shape)}, ` +
+        `b is ${tb.dtype} ${fmtShape(tb.shape)}`,
+    );
+  }
+  return [ta, tb];
+}
+
+/** `f(a, b)` over the broadcast shape, with fast paths for equal shapes and scalars. */
+export function mapBinary(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  const n = sizeOf(shape);
+  const out = arrayFor(a.dtype, n);
+  const da = a.data;
+  const db = b.data;
+  if (sameShape(a.shape, b.shape)) {
+    for (let i = 0; i < n; i++) out[i] = f(da[i]!, db[i]!);
+  } else if (b.size === 1 && a.size === n) {
+    const bv = db[0]!;
+    for (let i = 0; i < n; i++) out[i] = f(da[i]!, bv);
+  } else if (a.size === 1 && b.size === n) {
+    const av = da[0]!;
+    for (let i = 0; i < n; i++) out[i] = f(av, db[i]!);
+  } else {
+    broadcastLoop(shape, a.shape, b.shape, out, da, db, f);
+  }
+  return new Tensor(out, shape);
+}
+
+function broadcastStrides(shape: readonly number[], of: readonly number[]): number[] {
+  const own = stridesOf(of);
+  const lead = shape.length - of.length;
+  return shape.map((_, i) => (i < lead || of[i - lead] === 1 ? 0 : own[i - lead]!));
+}
+
+function broadcastLoop(
+  shape: readonly number[],
+  sa: readonly number[],
+  sb: readonly number[],
+  out: FloatArray,
+  da: FloatArray,
+  db: FloatArray,
+  f: Binary,
+): void {
+  const rank = shape.length;
+  const ta = broadcastStrides(shape, sa);
+  const tb = broadcastStrides(shape, sb);
+  const inner = shape[rank - 1]!;
+  const ia = ta[rank - 1]!;
+  const ib = tb[rank - 1]!;
+  const idx = new Array<number>(rank).fill(0);
+  const n = out.length;
+  let oa = 0;
+  let ob = 0;
+  for (let o = 0; o < n; o += inner) {
+    for (let j = 0; j < inner; j++) out[o + j] = f(da[oa + j * ia]!, db[ob + j * ib]!);
+    // Odometer over the outer axes.
+    for (let ax = rank - 2; ax >= 0; ax--) {
+      idx[ax]!++;
+      oa += ta[ax]!;
+      ob += tb[ax]!;
+      if (idx[ax]! < shape[ax]!) break;
+      oa -= ta[ax]! * shape[ax]!;
+      ob -= tb[ax]! * shape[ax]!;
+      idx[ax] = 0;
+    }
+  }
+}
+
+/** Converts to another dtype; the vjp converts the cotangent back. */
+export function astype(x: Tensor, dtype: DType): Tensor {
+  if (dtype === x.dtype) return x;
+  const out = arrayFor(dtype, x.size);
+  out.set(x.data);
+  const from = x.dtype;
+  return record('astype', [x], new Tensor(out, x.shape), (gy) => [astype(gy, from)]);
+}
+
+export function neg(x: Tensor): Tensor {
+  return record(
+    'neg',
+    [x],
+    mapUnary(x, (v) => -v),
+    (gy) => [neg(gy)],
+  );
+}
+
+export function exp(x: Tensor): Tensor {
+  const y = mapUnary(x, Math.exp);
+  // Saved: the output, since exp' = exp.
+  return record('exp', [x], y, (gy) => [mul(gy, y)]);
+}
+
+export function log(x: Tensor): Tensor {
+  return record('log', [x], mapUnary(x, Math.log), (gy) => [div(gy, x)]);
+}
+
+export function sqrt(x: Tensor): Tensor {
+  const y = mapUnary(x, Math.sqrt);
+  return record('sqrt', [x], y, (gy) => [div(gy, mul(y, 2))]);
+}
+
+export function abs(x: Tensor): Tensor {
+  // The derivative at 0 is taken as 0 (the sign function).
+  return record('abs', [x], mapUnary(x, Math.abs), (gy) => [mul(gy, sign(x))]);
+}
+
+/** -1, 0 or 1: a constant for the tape (the derivative is zero almost everywhere). */
+function sign(x: Tensor): Tensor {
+  return mapUnary(x, Math.sign);
+}
+
+export function add(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('add', a, b);
+  return record(
+    'add',
+    [x, y],
+    mapBinary('add', x, y, (u, v) => u + v),
+    (gy) => [gy, gy],
+  );
+}
+
+export function sub(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('sub', a, b);
+  return record(
+    'sub',
+    [x, y],
+    mapBinary('sub', x, y, (u, v) => u - v),
+    (gy, needs) => [gy, needs[1] ? neg(gy) : null],
+  );
+}
+
+export function mul(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('mul', a, b);
+  return record(
+    'mul',
+    [x, y],
+    mapBinary('mul', x, y, (u, v) => u * v),
+    (gy, needs) => [needs[0] ? mul(gy, y) : null, needs[1] ? mul(gy, x) : null],
+  );
+}
+
+export function div(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('div', a, b);
+  return record(
+    'div',
+    [x, y],
+    mapBinary('div', x, y, (u, v) => u / v),
+    (gy, needs) => [
+      needs[0] ? div(gy, y) : null,
+      needs[1] ? neg(div(mul(gy, x), mul(y, y))) : null,
+    ],
+  );
+}
+
+/**
+ * `a ** b`. The cotangent of `b` is `gy a^b log a`; where `a = 0` it is taken as 0 (the limit
+ * for `b > 0`), so a zero base does not turn into `0 * -inf = NaN`.
+ */
+export function pow(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('pow', a, b);
+  return record('pow', [x, y], mapBinary('pow', x, y, Math.pow), (gy, needs) => [
+    needs[0] ? mul(gy, mul(y, pow(x, sub(y, 1)))) : null,
+    needs[1] ? where(eq(x, 0), 0, mul(gy, mul(pow(x, y), log(where(eq(x, 0), 1, x))))) : null,
+  ]);
+}
+
+/** The element-wise maximum; on a tie the gradient goes to `a`, the first operand. */
+export function maximum(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('maximum', a, b);
+  const out = mapBinary('maximum', x, y, (u, v) => (u >= v || Number.isNaN(u) ? u : v));
+  return record('maximum', [x, y], out, (gy, needs) => {
+    const takeA = ge(x, y);
+    return [needs[0] ? where(takeA, gy, 0) : null, needs[1] ? where(takeA, 0, gy) : null];
+  });
+}
+
+function comparison(op: string, f: Binary) {
+  return (a: TensorLike, b: TensorLike): Tensor => {
+    const [x, y] = operands(op, a, b);
+    // A comparison has no gradient. Its result records a node without a vjp, so backward through
+    // it fails loudly instead of returning a silent zero.
+    return record(op, [x, y], mapBinary(op, x, y, f), null);
+  };
+}
+
+/** 1 where `a > b`, else 0. No gradient. */
+export const gt = comparison('gt', (u, v) => (u > v ? 1 : 0));
+/** 1 where `a >= b`, else 0. No gradient. */
+export const ge = comparison('ge', (u, v) => (u >= v ? 1 : 0));
+/** 1 where `a < b`, else 0. No gradient. */
+export const lt = comparison('lt', (u, v) => (u < v ? 1 : 0));
+/** 1 where `a <= b`, else 0. No gradient. */
+export const le = comparison('le', (u, v) => (u <= v ? 1 : 0));
+/** 1 where `a == b`, else 0. No gradient. */
+export const eq = comparison('eq', (u, v) => (u === v ? 1 : 0));
+
+/**
+ * `a` where `cond` is non-zero, else `b`, with broadcasting over all three. The cotangent goes to
+ * the branch that was taken and is exactly 0 on the other, so an `inf` in the untaken branch
+ * never reaches the gradient. `cond` gets none.
+ */
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands('where', a, b);
+  if (cond.dtype !== x.dtype) {
+    throw new DTypeError(
+      'where',
+      'cond',
+      x.dtype,
+      cond.dtype,
+      `cond is ${cond.dtype}, a is ${x.dtype}`,
+    );
+  }
+  const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
+  const c = expand(cond, shape);
+  const xa = expand(x, shape);
+  const ya = expand(y, shape);
+  const out = arrayFor(x.dtype, c.length);
+  for (let i = 0; i < out.length; i++) out[i] = c[i] !== 0 ? xa[i]! : ya[i]!;
+  return record('where', [cond, x, y], new Tensor(out, shape), (gy, needs) => [
+    null,
+    needs[1] ? where(cond, gy, 0) : null,
+    needs[2] ? where(cond, 0, gy) : null,
+  ]);
+}
+
+/** The values of `t` broadcast to `shape`, as a flat array (no copy when already that shape). */
+function expand(t: Tensor, shape: readonly number[]): FloatArray {
+  if (sameShape(t.shape, shape)) return t.data;
+  return mapBinary('where', t, new Tensor(arrayFor(t.dtype, sizeOf(shape)), shape), (u) => u).data;
+}
