@@ -158,23 +158,24 @@ build() {
 tslab_kernel() {
   [[ -x "$TSLAB_BIN" ]] || die "$TSLAB_BIN is missing: did pnpm install run?"
   local current
-  current=$("$JUPYTER" kernelspec list --json 2>/dev/null | "$PYTHON" -c '
-import json, sys
-spec = json.load(sys.stdin)["kernelspecs"].get("tslab")
-print(spec["spec"]["argv"][0] if spec else "")')
+  current=$(tslab_kernel_bin)
   if [[ "$current" == "$TSLAB_BIN" ]]; then
     log "tslab kernel registered ($current)"
-  else
-    log "registering the tslab kernel (was: '${current:-none}')"
-    (cd packages/examples &&
-      "${SUDO[@]}" "$TSLAB_BIN" install --python="$PYTHON" --binary="$TSLAB_BIN")
+    return
   fi
+  log "registering the tslab kernel (was: '${current:-none}')"
+  (cd packages/examples &&
+    "${SUDO[@]}" "$TSLAB_BIN" install --python="$PYTHON" --binary="$TSLAB_BIN")
   "$JUPYTER" kernelspec list
-  "$JUPYTER" kernelspec list --json | "$PYTHON" -c '
+  [[ "$(tslab_kernel_bin)" == "$TSLAB_BIN" ]] ||
+    die "jupyter kernelspec list does not show the tslab kernel at $TSLAB_BIN"
+}
+# The command that the registered tslab kernel starts, or nothing when there is none.
+tslab_kernel_bin() {
+  "$JUPYTER" kernelspec list --json 2>/dev/null | "$PYTHON" -c '
 import json, sys
 spec = json.load(sys.stdin)["kernelspecs"].get("tslab")
-sys.exit(0 if spec and spec["spec"]["argv"][0] == sys.argv[1] else 1)' "$TSLAB_BIN" ||
-    die "jupyter kernelspec list does not show the tslab kernel at $TSLAB_BIN"
+print(spec["spec"]["argv"][0] if spec else "")'
 }
 
 step "node" check_node
