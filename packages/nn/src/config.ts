@@ -108,7 +108,10 @@ export function resolvePaperCNNConfig(options: PaperCNNOptions = {}): PaperCNNCo
     stride: options.stride ?? DEFAULTS.stride,
     pooling: options.pooling ?? DEFAULTS.pooling,
     poolSize: options.poolSize ?? DEFAULTS.poolSize,
-    hidden: [...(options.hidden ?? DEFAULTS.hidden)],
+    // A copy, so the caller's array can change without changing the config.
+    hidden: Array.isArray(options.hidden)
+      ? [...options.hidden]
+      : (options.hidden ?? [...DEFAULTS.hidden]),
     activation: options.activation ?? DEFAULTS.activation,
     denseActivation: options.denseActivation ?? DEFAULTS.denseActivation,
     classes: options.classes ?? DEFAULTS.classes,

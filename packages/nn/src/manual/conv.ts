@@ -177,8 +177,9 @@ export function convInputGradient(
             for (let i = iFirst; i <= iLast; i++) {
               const gRow = ((nb * filters + p) * oh + i) * ow;
               const kRow = ((p * channels + c) * m + (u - i * stride)) * n;
-              for (let j = jFirst; j <= jLast; j++)
+              for (let j = jFirst; j <= jLast; j++) {
                 sum += gd[gRow + j]! * kd[kRow + v - j * stride]!;
+              }
             }
           }
           out.data[((nb * channels + c) * h + u) * w + v] = sum;

@@ -403,7 +403,7 @@ describe('forward equations vs naive references', () => {
     expectClose(z.data, expected, 1e-14);
   });
 
-  it('softmaxRows and crossEntropyLoss equal the textbook formulas on moderate logits (eq. 5, 6)', () => {
+  it('softmaxRows, crossEntropyLoss vs the textbook formulas, moderate logits (eq. 5, 6)', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 4 }),
@@ -444,7 +444,7 @@ describe('backward equations', () => {
     expectClose(softmaxCrossEntropyDelta(probs, y).data, [-0.15, 0.15, -0.25, 0.25], 1e-15);
   });
 
-  it('dense gradients satisfy <delta, a W^T> = <dW, W> = <dA, a> and dB = row sums (eq. 2, 3)', () => {
+  it('dense gradients: <delta, a W^T> = <dW, W> = <dA, a>, dB = row sums (eq. 2, 3)', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 4 }),
@@ -472,7 +472,7 @@ describe('backward equations', () => {
     );
   });
 
-  it('activationBackward: relu passes where x > 0 (not at 0), sigmoid scales by s(1-s) (eq. 5)', () => {
+  it('activationBackward: relu passes where x > 0 (not 0), sigmoid by s(1-s) (eq. 5)', () => {
     const x = { data: Float64Array.from([-1, 0, 2]), shape: [3] };
     const gy = { data: Float64Array.from([5, 5, 5]), shape: [3] };
     expect(Array.from(activationBackward(gy, x, 'relu').data)).toEqual([0, 0, 5]);
@@ -517,7 +517,7 @@ describe('backward equations', () => {
     );
   });
 
-  it('conv gradients match im2col (kernel), scatter form (input), sums (bias) and the adjoint (eq. 6)', () => {
+  it('conv gradients vs im2col (kernel), scatter (input), sums (bias), adjoint (eq. 6)', () => {
     fc.assert(
       fc.property(caseArb, (c) => {
         const { x, params } = sampleCase(c);
@@ -677,7 +677,7 @@ describe('manualBackward vs central finite differences of manualLoss (float64)',
     expect(worstError, worstWhere).toBeLessThan(TOLERANCE);
   });
 
-  it('intermediate gradients: dLogits, each delta and dF by differences in the logits and f', () => {
+  it('intermediate gradients: dLogits and dF by differences in the logits and in f', () => {
     fc.assert(
       fc.property(caseArb, (c) => {
         const { x, params, targets } = sampleCase(c);
@@ -722,7 +722,8 @@ describe('manualBackward vs central finite differences of manualLoss (float64)',
 
   it('reports the worst error', () => {
     console.info(
-      `manual FD: ${checked} entries checked, ${skipped} skipped at kinks; worst scaled error ${worstError.toExponential(2)} at ${worstWhere}`,
+      `manual FD: ${checked} checked, ${skipped} skipped at kinks; ` +
+        `worst scaled error ${worstError.toExponential(2)} at ${worstWhere}`,
     );
     expect(worstError).toBeLessThan(TOLERANCE);
   });
@@ -732,7 +733,8 @@ describe('manualBackward vs central finite differences of manualLoss (float64)',
 
 describe('max pooling ties: the first maximum in row-major window order takes the gradient', () => {
   it('maxPoolForward / maxPoolBackward on a hand-built 4x4 with ties q=2', () => {
-    // Windows: [[1,3],[3,2]] -> (0,1); all 7 -> (0,0); [[0,5],[5,5]] -> (0,1); [[-1,-1],[-2,-1]] -> (0,0).
+    // Windows: [[1,3],[3,2]] -> (0,1); all 7 -> (0,0); [[0,5],[5,5]] -> (0,1);
+    // [[-1,-1],[-2,-1]] -> (0,0).
     const a = {
       data: Float64Array.from([1, 3, 7, 7, 3, 2, 7, 7, 0, 5, -1, -1, 5, 5, -2, -1]),
       shape: [1, 1, 4, 4],
@@ -745,7 +747,7 @@ describe('max pooling ties: the first maximum in row-major window order takes th
     expect(Array.from(dA.data)).toEqual([0, 10, 20, 0, 0, 0, 0, 0, 0, 30, 40, 0, 0, 0, 0, 0]);
   });
 
-  it('manualBackward x=[2,1,6,6] with constant maps: only each window’s top-left cell gets dA', () => {
+  it('manualBackward x=[2,1,6,6], constant maps: only each window top-left gets dA', () => {
     const config = resolvePaperCNNConfig({
       inputSize: 6,
       kernelSize: 3,
@@ -796,7 +798,7 @@ describe('numerical stability', () => {
     }
   });
 
-  it('manualBackward gives a finite loss and finite gradients with 1e4 logits (float64, float32)', () => {
+  it('manualBackward: finite loss and gradients with 1e4 logits (float64, float32)', () => {
     for (const dtype of ['float64', 'float32'] as const) {
       const config = resolvePaperCNNConfig({
         inputSize: 7,

@@ -115,7 +115,7 @@ export function maxPoolBackward(
       'argmax',
       `an Int32Array of ${gradOutput.data.length} indices`,
       found,
-      `argmax must hold one index per element of gradOutput ${fmtShape(gradOutput.shape)}, got ${found}`,
+      `argmax needs one index per element of gradOutput ${fmtShape(gradOutput.shape)}: ${found}`,
     );
   }
 
