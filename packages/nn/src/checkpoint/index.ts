@@ -13,3 +13,4 @@ export {
   type StoredTensor,
   type TensorSpec,
 } from './safetensors.js';
+export { type CheckpointOptions, encodeCheckpoint, loadCheckpoint } from './state.js';

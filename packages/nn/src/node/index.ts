@@ -4,3 +4,4 @@
  * entry. Checkpoint files in the safetensors format, written atomically.
  */
 export { loadSafetensorsFile, saveSafetensorsFile, writeFileAtomic } from './checkpoint-file.js';
+export { loadCheckpointFile, saveCheckpoint } from './module-file.js';

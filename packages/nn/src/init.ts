@@ -1,0 +1,59 @@
+/**
+ * Seeded weight initialisation. `fanIn` and `fanOut` of a weight `[out, in, ...kernel]` are
+ * `in * prod(kernel)` and `out * prod(kernel)`.
+ *
+ * - Kaiming (He): variance `gain^2 / fanIn`, gain `sqrt(2)` for ReLU;
+ * - Xavier (Glorot): variance `2 gain^2 / (fanIn + fanOut)`, gain 1 (sigmoid, tanh).
+ *
+ * The uniform forms draw from `[-b, b]` with `b = sqrt(3) * std`.
+ */
+import { type DType, Rng, type Shape, ValueError, defaultRng, fmtShape } from '@tapegrad/autograd';
+import { Parameter } from './module.js';
+
+export type InitKind =
+  | 'kaimingUniform'
+  | 'kaimingNormal'
+  | 'xavierUniform'
+  | 'xavierNormal'
+  | 'zeros';
+
+export interface InitOptions {
+  rng?: Rng;
+  dtype?: DType;
+  /** Default: `sqrt(2)` for Kaiming, 1 for Xavier. */
+  gain?: number;
+}
+
+export function fans(shape: Shape): [number, number] {
+  if (shape.length < 2) {
+    throw new ValueError(
+      'init',
+      'shape',
+      'at least 2 axes',
+      fmtShape(shape),
+      `fan-in and fan-out need a weight of at least 2 axes, got ${fmtShape(shape)}`,
+    );
+  }
+  const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
+  return [shape[1]! * receptive, shape[0]! * receptive];
+}
+
+/** A new parameter of `shape` initialised by `kind`. */
+export function initParameter(shape: Shape, kind: InitKind, options: InitOptions = {}): Parameter {
+  const dtype = options.dtype ?? 'float32';
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  if (kind === 'zeros') return new Parameter(data, shape);
+  const rng = options.rng ?? defaultRng();
+  const [fanIn, fanOut] = fans(shape);
+  const kaiming = kind === 'kaimingUniform' || kind === 'kaimingNormal';
+  const gain = options.gain ?? (kaiming ? Math.SQRT2 : 1);
+  const std = kaiming ? gain / Math.sqrt(fanIn) : gain * Math.sqrt(2 / (fanIn + fanOut));
+  if (kind === 'kaimingUniform' || kind === 'xavierUniform') {
+    const bound = Math.sqrt(3) * std;
+    for (let i = 0; i < n; i++) data[i] = (2 * rng.uniform() - 1) * bound;
+  } else {
+    for (let i = 0; i < n; i++) data[i] = std * rng.normal();
+  }
+  return new Parameter(data, shape);
+}

@@ -1,0 +1,96 @@
+/**
+ * Modules hold parameters and sub-modules. Parameters and children are found by walking a
+ * module's own fields (a `Parameter`, a `Module`, or an array of modules), so a user's layer
+ * needs no registration code: assign fields in the constructor and write `forward`.
+ */
+import { type DType, type FloatArray, type Shape, Tensor } from '@tapegrad/autograd';
+
+/** A trainable tensor: a leaf that requires a gradient. Optimizers update its data in place. */
+export class Parameter extends Tensor {
+  constructor(data: FloatArray, shape: Shape) {
+    super(data, shape, true);
+  }
+
+  /** A parameter holding a copy of `t`'s values. */
+  static from(t: Tensor): Parameter {
+    return new Parameter(t.data.slice(), t.shape);
+  }
+}
+
+export abstract class Module {
+  /** Whether the module is in training mode (`train()`) or evaluation mode (`eval()`). */
+  training = true;
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** Sub-modules by field name; arrays of modules are named by index (`dense.0`). */
+  children(): [string, Module][] {
+    const out: [string, Module][] = [];
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Module) out.push([key, value]);
+      else if (Array.isArray(value)) {
+        value.forEach((v, i) => {
+          if (v instanceof Module) out.push([`${key}.${i}`, v]);
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Parameters held directly by this module (not its children), by field name. */
+  ownParameters(): [string, Parameter][] {
+    return Object.entries(this).filter((e): e is [string, Parameter] => e[1] instanceof Parameter);
+  }
+
+  /** Every parameter with its dotted path, depth first in field order: `conv.weight`, ... */
+  namedParameters(prefix = ''): [string, Parameter][] {
+    const out: [string, Parameter][] = this.ownParameters().map(([k, p]) => [prefix + k, p]);
+    for (const [name, child] of this.children())
+      out.push(...child.namedParameters(`${prefix}${name}.`));
+    return out;
+  }
+
+  parameters(): Parameter[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  /** Sets training mode here and in every sub-module. */
+  train(mode = true): this {
+    this.training = mode;
+    for (const [, child] of this.children()) child.train(mode);
+    return this;
+  }
+
+  /** Evaluation mode: `train(false)`. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Clears the gradient of every parameter. */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
+  /** The dtype of the parameters (float32 for a module without any). */
+  get dtype(): DType {
+    return this.parameters()[0]?.dtype ?? 'float32';
+  }
+}
+
+/** Runs modules one after another; children are named `0`, `1`, ... */
+export class Sequential extends Module {
+  readonly layers: Module[];
+
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers;
+  }
+
+  override children(): [string, Module][] {
+    return this.layers.map((m, i) => [String(i), m]);
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.layers.reduce((h, m) => m.forward(h), x);
+  }
+}
