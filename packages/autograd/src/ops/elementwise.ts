@@ -15,13 +15,28 @@ import {
   asTensor,
 } from '../tensor.js';
 
-type Unary = (v: number) => number;
-type Binary = (a: number, b: number) => number;
+/**
+ * Note [kernel per op]: every op gets its own loop function, written out, rather than one loop
+ * calling a callback: V8 then compiles each loop for its one operation, where a shared loop over
+ * many callbacks would stay slow (megamorphic). A kernel reads `a[ao + i * as]`, so the same
+ * code serves equal shapes (stride 1), a scalar (stride 0) and one row of a broadcast.
+ */
+type UnaryKernel = (src: FloatArray, out: FloatArray) => void;
+type BinaryKernel = (
+  a: FloatArray,
+  ao: number,
+  as: number,
+  b: FloatArray,
+  bo: number,
+  bs: number,
+  out: FloatArray,
+  oo: number,
+  n: number,
+) => void;
 
-function mapUnary(x: Tensor, f: Unary): Tensor {
-  const src = x.data;
-  const out = arrayFor(x.dtype, src.length);
-  for (let i = 0; i < src.length; i++) out[i] = f(src[i]!);
+function mapUnary(x: Tensor, kernel: UnaryKernel): Tensor {
+  const out = arrayFor(x.dtype, x.size);
+  kernel(x.data, out);
   return new Tensor(out, x.shape);
 }
 
@@ -45,23 +60,21 @@ function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
   return [ta, tb];
 }
 
-/** `f(a, b)` over the broadcast shape, with fast paths for equal shapes and scalars. */
-export function mapBinary(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
+/** A binary kernel over the broadcast shape, with fast paths for equal shapes and scalars. */
+export function mapBinary(op: string, a: Tensor, b: Tensor, kernel: BinaryKernel): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const n = sizeOf(shape);
   const out = arrayFor(a.dtype, n);
-  const da = a.data;
-  const db = b.data;
-  if (sameShape(a.shape, b.shape)) {
-    for (let i = 0; i < n; i++) out[i] = f(da[i]!, db[i]!);
-  } else if (b.size === 1 && a.size === n) {
-    const bv = db[0]!;
-    for (let i = 0; i < n; i++) out[i] = f(da[i]!, bv);
+  if (
+    a.size === n &&
+    (b.size === n || b.size === 1) &&
+    (b.size === 1 || sameShape(a.shape, b.shape))
+  ) {
+    kernel(a.data, 0, 1, b.data, 0, b.size === 1 ? 0 : 1, out, 0, n);
   } else if (a.size === 1 && b.size === n) {
-    const av = da[0]!;
-    for (let i = 0; i < n; i++) out[i] = f(av, db[i]!);
-  } else {
-    broadcastLoop(shape, a.shape, b.shape, out, da, db, f);
+    kernel(a.data, 0, 0, b.data, 0, 1, out, 0, n);
+  } else if (n > 0) {
+    broadcastLoop(shape, a, b, out, kernel);
   }
   return new Tensor(out, shape);
 }
@@ -74,16 +87,14 @@ function broadcastStrides(shape: readonly number[], of: readonly number[]): numb
 
 function broadcastLoop(
   shape: readonly number[],
-  sa: readonly number[],
-  sb: readonly number[],
+  a: Tensor,
+  b: Tensor,
   out: FloatArray,
-  da: FloatArray,
-  db: FloatArray,
-  f: Binary,
+  kernel: BinaryKernel,
 ): void {
   const rank = shape.length;
-  const ta = broadcastStrides(shape, sa);
-  const tb = broadcastStrides(shape, sb);
+  const ta = broadcastStrides(shape, a.shape);
+  const tb = broadcastStrides(shape, b.shape);
   const inner = shape[rank - 1]!;
   const ia = ta[rank - 1]!;
   const ib = tb[rank - 1]!;
@@ -92,7 +103,7 @@ function broadcastLoop(
   let oa = 0;
   let ob = 0;
   for (let o = 0; o < n; o += inner) {
-    for (let j = 0; j < inner; j++) out[o + j] = f(da[oa + j * ia]!, db[ob + j * ib]!);
+    kernel(a.data, oa, ia, b.data, ob, ib, out, o, inner);
     // Odometer over the outer axes.
     for (let ax = rank - 2; ax >= 0; ax--) {
       idx[ax]!++;
@@ -106,6 +117,79 @@ function broadcastLoop(
   }
 }
 
+// The kernels, one loop each (see Note [kernel per op]).
+const negK: UnaryKernel = (s, o) => {
+  for (let i = 0; i < o.length; i++) o[i] = -s[i]!;
+};
+const expK: UnaryKernel = (s, o) => {
+  for (let i = 0; i < o.length; i++) o[i] = Math.exp(s[i]!);
+};
+const logK: UnaryKernel = (s, o) => {
+  for (let i = 0; i < o.length; i++) o[i] = Math.log(s[i]!);
+};
+const sqrtK: UnaryKernel = (s, o) => {
+  for (let i = 0; i < o.length; i++) o[i] = Math.sqrt(s[i]!);
+};
+const absK: UnaryKernel = (s, o) => {
+  for (let i = 0; i < o.length; i++) o[i] = Math.abs(s[i]!);
+};
+const signK: UnaryKernel = (s, o) => {
+  for (let i = 0; i < o.length; i++) o[i] = Math.sign(s[i]!);
+};
+const addK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! + b[bo + i * bs]!;
+};
+const subK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! - b[bo + i * bs]!;
+};
+const mulK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! * b[bo + i * bs]!;
+};
+const divK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! / b[bo + i * bs]!;
+};
+const powK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = Math.pow(a[ao + i * as]!, b[bo + i * bs]!);
+};
+// On a tie (and for a NaN in `a`) the maximum is `a`, matching the vjp's tie rule.
+const maxK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) {
+    const u = a[ao + i * as]!;
+    const v = b[bo + i * bs]!;
+    o[oo + i] = u >= v || u !== u ? u : v;
+  }
+};
+const gtK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! > b[bo + i * bs]! ? 1 : 0;
+};
+const geK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! >= b[bo + i * bs]! ? 1 : 0;
+};
+const ltK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! < b[bo + i * bs]! ? 1 : 0;
+};
+const leK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! <= b[bo + i * bs]! ? 1 : 0;
+};
+const eqK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! === b[bo + i * bs]! ? 1 : 0;
+};
+/** Copies `a` (broadcast): used to expand an operand to the output's shape. */
+const firstK: BinaryKernel = (a, ao, as, _b, _bo, _bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]!;
+};
+function whereK(
+  c: FloatArray,
+  cs: number,
+  x: FloatArray,
+  xs: number,
+  y: FloatArray,
+  ys: number,
+  o: FloatArray,
+): void {
+  for (let i = 0; i < o.length; i++) o[i] = c[i * cs] !== 0 ? x[i * xs]! : y[i * ys]!;
+}
+
 /** Converts to another dtype; the vjp converts the cotangent back. */
 export function astype(x: Tensor, dtype: DType): Tensor {
   if (dtype === x.dtype) return x;
@@ -116,80 +200,61 @@ export function astype(x: Tensor, dtype: DType): Tensor {
 }
 
 export function neg(x: Tensor): Tensor {
-  return record(
-    'neg',
-    [x],
-    mapUnary(x, (v) => -v),
-    (gy) => [neg(gy)],
-  );
+  return record('neg', [x], mapUnary(x, negK), (gy) => [neg(gy)]);
 }
 
 export function exp(x: Tensor): Tensor {
-  const y = mapUnary(x, Math.exp);
+  const y = mapUnary(x, expK);
   // Saved: the output, since exp' = exp.
   return record('exp', [x], y, (gy) => [mul(gy, y)]);
 }
 
 export function log(x: Tensor): Tensor {
-  return record('log', [x], mapUnary(x, Math.log), (gy) => [div(gy, x)]);
+  return record('log', [x], mapUnary(x, logK), (gy) => [div(gy, x)]);
 }
 
 export function sqrt(x: Tensor): Tensor {
-  const y = mapUnary(x, Math.sqrt);
+  const y = mapUnary(x, sqrtK);
   return record('sqrt', [x], y, (gy) => [div(gy, mul(y, 2))]);
 }
 
 export function abs(x: Tensor): Tensor {
   // The derivative at 0 is taken as 0 (the sign function).
-  return record('abs', [x], mapUnary(x, Math.abs), (gy) => [mul(gy, sign(x))]);
+  return record('abs', [x], mapUnary(x, absK), (gy) => [mul(gy, sign(x))]);
 }
 
 /** -1, 0 or 1: a constant for the tape (the derivative is zero almost everywhere). */
 function sign(x: Tensor): Tensor {
-  return mapUnary(x, Math.sign);
+  return mapUnary(x, signK);
 }
 
 export function add(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('add', a, b);
-  return record(
-    'add',
-    [x, y],
-    mapBinary('add', x, y, (u, v) => u + v),
-    (gy) => [gy, gy],
-  );
+  return record('add', [x, y], mapBinary('add', x, y, addK), (gy) => [gy, gy]);
 }
 
 export function sub(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('sub', a, b);
-  return record(
-    'sub',
-    [x, y],
-    mapBinary('sub', x, y, (u, v) => u - v),
-    (gy, needs) => [gy, needs[1] ? neg(gy) : null],
-  );
+  return record('sub', [x, y], mapBinary('sub', x, y, subK), (gy, needs) => [
+    gy,
+    needs[1] ? neg(gy) : null,
+  ]);
 }
 
 export function mul(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('mul', a, b);
-  return record(
-    'mul',
-    [x, y],
-    mapBinary('mul', x, y, (u, v) => u * v),
-    (gy, needs) => [needs[0] ? mul(gy, y) : null, needs[1] ? mul(gy, x) : null],
-  );
+  return record('mul', [x, y], mapBinary('mul', x, y, mulK), (gy, needs) => [
+    needs[0] ? mul(gy, y) : null,
+    needs[1] ? mul(gy, x) : null,
+  ]);
 }
 
 export function div(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('div', a, b);
-  return record(
-    'div',
-    [x, y],
-    mapBinary('div', x, y, (u, v) => u / v),
-    (gy, needs) => [
-      needs[0] ? div(gy, y) : null,
-      needs[1] ? neg(div(mul(gy, x), mul(y, y))) : null,
-    ],
-  );
+  return record('div', [x, y], mapBinary('div', x, y, divK), (gy, needs) => [
+    needs[0] ? div(gy, y) : null,
+    needs[1] ? neg(div(mul(gy, x), mul(y, y))) : null,
+  ]);
 }
 
 /**
@@ -198,7 +263,7 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
  */
 export function pow(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('pow', a, b);
-  return record('pow', [x, y], mapBinary('pow', x, y, Math.pow), (gy, needs) => [
+  return record('pow', [x, y], mapBinary('pow', x, y, powK), (gy, needs) => [
     needs[0] ? mul(gy, mul(y, pow(x, sub(y, 1)))) : null,
     needs[1] ? where(eq(x, 0), 0, mul(gy, mul(pow(x, y), log(where(eq(x, 0), 1, x))))) : null,
   ]);
@@ -207,14 +272,14 @@ export function pow(a: TensorLike, b: TensorLike): Tensor {
 /** The element-wise maximum; on a tie the gradient goes to `a`, the first operand. */
 export function maximum(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('maximum', a, b);
-  const out = mapBinary('maximum', x, y, (u, v) => (u >= v || Number.isNaN(u) ? u : v));
+  const out = mapBinary('maximum', x, y, maxK);
   return record('maximum', [x, y], out, (gy, needs) => {
     const takeA = ge(x, y);
     return [needs[0] ? where(takeA, gy, 0) : null, needs[1] ? where(takeA, 0, gy) : null];
   });
 }
 
-function comparison(op: string, f: Binary) {
+function comparison(op: string, f: BinaryKernel) {
   return (a: TensorLike, b: TensorLike): Tensor => {
     const [x, y] = operands(op, a, b);
     // A comparison has no gradient. Its result records a node without a vjp, so backward through
@@ -224,15 +289,15 @@ function comparison(op: string, f: Binary) {
 }
 
 /** 1 where `a > b`, else 0. No gradient. */
-export const gt = comparison('gt', (u, v) => (u > v ? 1 : 0));
+export const gt = comparison('gt', gtK);
 /** 1 where `a >= b`, else 0. No gradient. */
-export const ge = comparison('ge', (u, v) => (u >= v ? 1 : 0));
+export const ge = comparison('ge', geK);
 /** 1 where `a < b`, else 0. No gradient. */
-export const lt = comparison('lt', (u, v) => (u < v ? 1 : 0));
+export const lt = comparison('lt', ltK);
 /** 1 where `a <= b`, else 0. No gradient. */
-export const le = comparison('le', (u, v) => (u <= v ? 1 : 0));
+export const le = comparison('le', leK);
 /** 1 where `a == b`, else 0. No gradient. */
-export const eq = comparison('eq', (u, v) => (u === v ? 1 : 0));
+export const eq = comparison('eq', eqK);
 
 /**
  * `a` where `cond` is non-zero, else `b`, with broadcasting over all three. The cotangent goes to
@@ -251,11 +316,12 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
     );
   }
   const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
-  const c = expand(cond, shape);
-  const xa = expand(x, shape);
-  const ya = expand(y, shape);
-  const out = arrayFor(x.dtype, c.length);
-  for (let i = 0; i < out.length; i++) out[i] = c[i] !== 0 ? xa[i]! : ya[i]!;
+  const n = sizeOf(shape);
+  const c = cond.size === 1 ? cond.data : expand(cond, shape);
+  const xa = x.size === 1 ? x.data : expand(x, shape);
+  const ya = y.size === 1 ? y.data : expand(y, shape);
+  const out = arrayFor(x.dtype, n);
+  whereK(c, c.length === n ? 1 : 0, xa, xa.length === n ? 1 : 0, ya, ya.length === n ? 1 : 0, out);
   return record('where', [cond, x, y], new Tensor(out, shape), (gy, needs) => [
     null,
     needs[1] ? where(cond, gy, 0) : null,
@@ -266,5 +332,5 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
 /** The values of `t` broadcast to `shape`, as a flat array (no copy when already that shape). */
 function expand(t: Tensor, shape: readonly number[]): FloatArray {
   if (sameShape(t.shape, shape)) return t.data;
-  return mapBinary('where', t, new Tensor(arrayFor(t.dtype, sizeOf(shape)), shape), (u) => u).data;
+  return mapBinary('where', t, new Tensor(arrayFor(t.dtype, sizeOf(shape)), shape), firstK).data;
 }

@@ -317,8 +317,8 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   });
 }
 
-/** `out[i] = x[positions[i]]` as a flat read; its vjp is `put`. */
-function take(x: Tensor, positions: Int32Array, shape: Shape, op: string): Tensor {
+/** `out[i] = x[positions[i]]` as a flat read; its vjp is `put`. Internal to the ops. */
+export function take(x: Tensor, positions: Int32Array, shape: Shape, op: string): Tensor {
   const out = arrayFor(x.dtype, positions.length);
   const d = x.data;
   for (let i = 0; i < positions.length; i++) out[i] = d[positions[i]!]!;
@@ -330,9 +330,15 @@ function take(x: Tensor, positions: Int32Array, shape: Shape, op: string): Tenso
 
 /**
  * A tensor of `shape` filled with `fill`, with `x[i]` written at flat `positions[i]` (distinct);
- * its vjp is `take`.
+ * its vjp is `take`. Internal to the ops.
  */
-function put(x: Tensor, positions: Int32Array, shape: Shape, fill: number, op: string): Tensor {
+export function put(
+  x: Tensor,
+  positions: Int32Array,
+  shape: Shape,
+  fill: number,
+  op: string,
+): Tensor {
   const out = arrayFor(x.dtype, sizeOf(shape));
   if (fill !== 0) out.fill(fill);
   const d = x.data;

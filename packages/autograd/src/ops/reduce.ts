@@ -5,9 +5,9 @@
 import { ShapeError, fmtShape } from '../errors.js';
 import { type Shape, normalizeAxes, sizeOf, stridesOf } from '../shape.js';
 import { record } from '../tape.js';
-import { Tensor, arrayFor } from '../tensor.js';
-import { mul, div } from './elementwise.js';
-import { broadcastTo, reshape } from './layout.js';
+import { type FloatArray, Tensor, arrayFor } from '../tensor.js';
+import { div } from './elementwise.js';
+import { broadcastTo, put, reshape } from './layout.js';
 
 export type Axis = number | readonly number[] | null | undefined;
 
@@ -17,14 +17,18 @@ interface Reduction {
   kept: number[];
   /** The output shape as returned. */
   shape: number[];
-  /** For each input element (row-major), the flat index of its output slot. */
-  slot: Int32Array;
+  /**
+   * For each input element (row-major), the flat index of its output slot; only computed when the
+   * reduced axes are not one run of consecutive axes.
+   */
+  slot: Int32Array | null;
 }
 
 function plan(op: string, x: Tensor, axis: Axis, keepdims: boolean): Reduction {
   const axes = normalizeAxes(op, axis, x.ndim);
   const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const shape = keepdims ? kept : x.shape.filter((_, i) => !axes.includes(i));
+  if (runsOf(axes).length <= 1) return { axes, kept, shape, slot: null };
   const outStrides = stridesOf(kept).map((s, i) => (axes.includes(i) ? 0 : s));
   const slot = new Int32Array(x.size);
   const rank = x.ndim;
@@ -43,25 +47,65 @@ function plan(op: string, x: Tensor, axis: Axis, keepdims: boolean): Reduction {
   return { axes, kept, shape, slot };
 }
 
+/** Splits sorted axes into runs of consecutive axes. */
+function runsOf(axes: readonly number[]): number[][] {
+  const runs: number[][] = [];
+  for (const a of axes) {
+    const last = runs[runs.length - 1];
+    if (last && last[last.length - 1] === a - 1) last.push(a);
+    else runs.push([a]);
+  }
+  return runs;
+}
+
+/** `[outer, reduced, inner]` sizes for a reduction over one run of consecutive axes. */
+function blocks(shape: readonly number[], run: readonly number[]): [number, number, number] {
+  const first = run[0]!;
+  const last = run[run.length - 1]!;
+  return [
+    sizeOf(shape.slice(0, first)),
+    sizeOf(shape.slice(first, last + 1)),
+    sizeOf(shape.slice(last + 1)),
+  ];
+}
+
 /**
  * The sum over `axis` (default: all), keeping reduced axes as size 1 with `keepdims`. The vjp
  * broadcasts the cotangent back over the reduced axes.
  */
 export function sum(x: Tensor, axis?: Axis, keepdims = false): Tensor {
-  const p = plan('sum', x, axis, keepdims);
-  const out = arrayFor(x.dtype, sizeOf(p.shape));
+  const axes = normalizeAxes('sum', axis, x.ndim);
+  const runs = runsOf(axes);
+  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const shape = keepdims ? kept : x.shape.filter((_, i) => !axes.includes(i));
+  if (runs.length > 1) {
+    // Several separate runs: one pass per run, last run first, so each pass is a plain loop.
+    let t = x;
+    for (let r = runs.length - 1; r >= 0; r--) t = sum(t, runs[r]!, true);
+    return keepdims ? t : reshape(t, shape);
+  }
+  const out = arrayFor(x.dtype, sizeOf(shape));
   const d = x.data;
-  if (p.axes.length === x.ndim) {
-    let s = 0;
-    for (let i = 0; i < d.length; i++) s += d[i]!;
-    out[0] = s;
+  const [outer, red, inner] = runs.length === 1 ? blocks(x.shape, runs[0]!) : [x.size, 1, 1];
+  if (inner === 1) {
+    for (let o = 0; o < outer; o++) {
+      let acc = 0;
+      const base = o * red;
+      for (let k = 0; k < red; k++) acc += d[base + k]!;
+      out[o] = acc;
+    }
   } else {
-    const slot = p.slot;
-    for (let i = 0; i < d.length; i++) out[slot[i]!] += d[i]!;
+    for (let o = 0; o < outer; o++) {
+      const ob = o * inner;
+      for (let k = 0; k < red; k++) {
+        const ib = (o * red + k) * inner;
+        for (let j = 0; j < inner; j++) out[ob + j] += d[ib + j]!;
+      }
+    }
   }
   const inShape = x.shape;
-  return record('sum', [x], new Tensor(out, p.shape), (gy) => [
-    broadcastTo(reshape(gy, p.kept), inShape),
+  return record('sum', [x], new Tensor(out, shape), (gy) => [
+    broadcastTo(reshape(gy, kept), inShape),
   ]);
 }
 
@@ -88,10 +132,51 @@ export function max(x: Tensor, axis?: Axis, keepdims = false): Tensor {
       `cannot take the max over an empty axis of ${fmtShape(x.shape)}`,
     );
   }
-  const out = arrayFor(x.dtype, n).fill(-Infinity);
-  const arg = new Int32Array(n).fill(-1);
-  const d = x.data;
-  const slot = p.slot;
+  const out = arrayFor(x.dtype, n);
+  const arg = new Int32Array(n);
+  const runs = runsOf(p.axes);
+  if (p.slot !== null) argmaxSlots(x.data, p.slot, out, arg);
+  else
+    argmaxBlocks(x.data, runs.length === 1 ? blocks(x.shape, runs[0]!) : [x.size, 1, 1], out, arg);
+  // Saved: the flat index of each winner. The vjp writes each cotangent to its winner, which is
+  // linear in gy (its own vjp reads the winners back), so it differentiates again for free.
+  const inShape = x.shape;
+  return record('max', [x], new Tensor(out, p.shape), (gy) => [
+    put(gy, arg, inShape, 0, 'max (vjp)'),
+  ]);
+}
+
+/**
+ * The first maximum over the middle axis of `[outer, reduced, inner]` blocks, as values and as
+ * flat indices into `d`. A NaN wins over any number (it propagates).
+ */
+function argmaxBlocks(
+  d: FloatArray,
+  [outer, red, inner]: [number, number, number],
+  out: FloatArray,
+  arg: Int32Array,
+): void {
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < inner; j++) {
+      let bi = o * red * inner + j;
+      let best = d[bi]!;
+      for (let k = 1; k < red; k++) {
+        const i = (o * red + k) * inner + j;
+        const v = d[i]!;
+        if (v > best || (v !== v && best === best)) {
+          best = v;
+          bi = i;
+        }
+      }
+      out[o * inner + j] = best;
+      arg[o * inner + j] = bi;
+    }
+  }
+}
+
+/** `argmaxBlocks` for axes that are not one run, through each element's output slot. */
+function argmaxSlots(d: FloatArray, slot: Int32Array, out: FloatArray, arg: Int32Array): void {
+  arg.fill(-1);
   for (let i = 0; i < d.length; i++) {
     const s = slot[i]!;
     const v = d[i]!;
@@ -101,14 +186,6 @@ export function max(x: Tensor, axis?: Axis, keepdims = false): Tensor {
       arg[s] = i;
     }
   }
-  // Saved: a constant one-hot mask of the winners, so the vjp is linear in gy and differentiates
-  // again without special code.
-  const inShape = x.shape;
-  return record('max', [x], new Tensor(out, p.shape), (gy) => {
-    const mask = arrayFor(x.dtype, x.size);
-    for (let s = 0; s < n; s++) mask[arg[s]!] = 1;
-    return [mul(broadcastTo(reshape(gy, p.kept), inShape), new Tensor(mask, inShape))];
-  });
 }
 
 /**
