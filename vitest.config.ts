@@ -1,12 +1,19 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const src = (pkg: string, entry = 'index.ts') =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/${entry}`, import.meta.url));
 
 export default defineConfig({
   resolve: {
     // Tests run against the sources, so a test never sees a stale dist/.
-    alias: { '@tapegrad/autograd': src('autograd'), '@tapegrad/nn': src('nn') },
+    // Exact matches, so the subpath '@tapegrad/nn/node' maps to its own entry instead of being
+    // appended to the main entry's path.
+    alias: [
+      { find: /^@tapegrad\/autograd$/, replacement: src('autograd') },
+      { find: /^@tapegrad\/nn$/, replacement: src('nn') },
+      { find: /^@tapegrad\/nn\/node$/, replacement: src('nn', 'node/index.ts') },
+    ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],

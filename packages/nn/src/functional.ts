@@ -8,7 +8,6 @@ import {
   ShapeError,
   type Tensor,
   ValueError,
-  abs,
   add,
   div,
   exp,
@@ -225,7 +224,9 @@ export function relu(x: Tensor): Tensor {
  * no branch overflows: finite values and finite gradients for any input, ±1e3 included.
  */
 export function sigmoid(x: Tensor): Tensor {
-  const e = exp(neg(abs(x)));
+  // `-|x|` written as a `where`, not `neg(abs(x))`: the vjp of `abs` is 0 at 0, which would give
+  // sigmoid a zero gradient at x = 0 instead of 1/4. Here the taken branch carries slope -1.
+  const e = exp(where(ge(x, 0), neg(x), x));
   const onePlus = add(e, 1);
   return where(ge(x, 0), div(1, onePlus), div(e, onePlus));
 }
@@ -254,14 +255,24 @@ function normAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 
-/** `exp(x - logsumexp(x))` along `axis`: rows that sum to 1. */
+/**
+ * `exp(x - m) / sum(exp(x - m))` along `axis`, `m` the detached maximum: rows that sum to 1.
+ * Not `exp(logSoftmax(x))`, which adds the rounding of `m + log(sum)` (about `|m|` ulps: 2e-4
+ * relative in float32 for logits near 1e4).
+ */
 export function softmax(x: Tensor, axis = -1): Tensor {
-  return exp(logSoftmax(x, axis));
+  const e = exp(sub(x, max(x, axis, true).detach()));
+  return div(e, sum(e, axis, true));
 }
 
-/** `x - logsumexp(x)` along `axis`, never `log(softmax(x))`. */
+/**
+ * `(x - m) - log(sum(exp(x - m)))` along `axis`, `m` the detached maximum; never
+ * `log(softmax(x))`. Subtracting `m` first keeps the result accurate for large logits (see
+ * `softmax`); the shift changes no gradient.
+ */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  return sub(x, logsumexp(x, axis, true));
+  const shifted = sub(x, max(x, axis, true).detach());
+  return sub(shifted, log(sum(exp(shifted), axis, true)));
 }
 
 /**
@@ -353,8 +364,9 @@ export function crossEntropy(logits: Tensor, targets: Targets): Tensor {
     }
   });
   const index = tensor(values, { shape: [n, 1], dtype: logits.dtype });
-  const picked = reshape(gather(logits, 1, index), [n]);
-  return mean(sub(logsumexp(logits, 1), picked));
+  // `-logSoftmax(z)[t]`, which is `logsumexp(z) - z[t]` computed without the rounding of the
+  // large sum `m + log(...)`.
+  return neg(mean(gather(logSoftmax(logits, 1), 1, index)));
 }
 
 /** Mean squared error `mean((prediction - target)^2)`; the shapes must match. */
