@@ -395,20 +395,25 @@ export interface CreateOptions {
 
 /** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {
-  checkShape('full', 'shape', shape);
+  return filled('full', shape, value, options);
+}
+
+/** `full` that names its caller (`zeros`, `rand`...) in errors. */
+function filled(op: string, shape: Shape, value: number, options: CreateOptions): Tensor {
+  checkShape(op, 'shape', shape);
   const dtype = options.dtype ?? 'float32';
-  checkDType('full', dtype);
+  checkDType(op, dtype);
   const data = arrayFor(dtype, sizeOf(shape));
   data.fill(value);
   return new Tensor(data, shape, options.requiresGrad ?? false);
 }
 
 export function zeros(shape: Shape, options: CreateOptions = {}): Tensor {
-  return full(shape, 0, options);
+  return filled('zeros', shape, 0, options);
 }
 
 export function ones(shape: Shape, options: CreateOptions = {}): Tensor {
-  return full(shape, 1, options);
+  return filled('ones', shape, 1, options);
 }
 
 /** `zeros` with the shape and dtype of `like`. */
@@ -462,7 +467,7 @@ export function rand(
   shape: Shape,
   options: RandomOptions & { low?: number; high?: number } = {},
 ): Tensor {
-  const t = zeros(shape, options);
+  const t = filled('rand', shape, 0, options);
   const rng = options.rng ?? defaultRng();
   const low = options.low ?? 0;
   const span = (options.high ?? 1) - low;
@@ -475,7 +480,7 @@ export function randn(
   shape: Shape,
   options: RandomOptions & { mean?: number; std?: number } = {},
 ): Tensor {
-  const t = zeros(shape, options);
+  const t = filled('randn', shape, 0, options);
   const rng = options.rng ?? defaultRng();
   const mean = options.mean ?? 0;
   const std = options.std ?? 1;

@@ -3,7 +3,7 @@
  * values into those positions. Each is the other's vjp. Indices are given as a tensor of
  * integer values (of any float dtype) with the same rank as `x`.
  */
-import { ShapeError, ValueError, fmtShape } from '../errors.js';
+import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import { normalizeAxis, sizeOf, stridesOf } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor, arrayFor } from '../tensor.js';
@@ -94,6 +94,15 @@ export function scatterAdd(x: Tensor, axis: number, index: Tensor, src: Tensor):
       fmtShape(index.shape),
       fmtShape(src.shape),
       `src of shape ${fmtShape(src.shape)} must have the shape of index ${fmtShape(index.shape)}`,
+    );
+  }
+  if (src.dtype !== x.dtype) {
+    throw new DTypeError(
+      'scatterAdd',
+      'src',
+      x.dtype,
+      src.dtype,
+      `src is ${src.dtype}, x is ${x.dtype}`,
     );
   }
   const pos = positions('scatterAdd', x.shape, ax, index);
