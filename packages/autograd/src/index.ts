@@ -99,3 +99,4 @@ export {
 export function zeroGrad(tensors: Iterable<{ grad: unknown }>): void {
   for (const t of tensors) t.grad = null;
 }
+export { createWasmBackend, createWasmBackendSync } from './backend/wasm.js';

@@ -1,0 +1,76 @@
+/** What the command-line scripts share: option parsing with one-line errors, and the backend. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TapegradError, createWasmBackendSync, jsBackend, setBackend } from '@tapegrad/autograd';
+
+/** An error the user caused: printed as one line, exit code 2, no stack trace. */
+export class UsageError extends Error {}
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses `argv` strictly; unknown options and missing values become a UsageError. */
+export function parseOptions<T extends OptionSpec>(
+  argv: string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: false }>>['values'] {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]);
+  }
+}
+
+/** A number option: integer or float, within bounds. */
+export function numberOption(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  kind: 'int' | 'float',
+  min: number,
+): number {
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  const ok =
+    raw.trim() !== '' &&
+    Number.isFinite(v) &&
+    (kind === 'float' || Number.isInteger(v)) &&
+    v >= min;
+  if (!ok)
+    throw new UsageError(
+      `--${name} must be ${kind === 'int' ? 'an integer' : 'a number'} >= ${min}, got '${raw}'`,
+    );
+  return v;
+}
+
+/** One of a fixed set of words. */
+export function choiceOption<C extends string>(
+  name: string,
+  raw: string | undefined,
+  fallback: C,
+  choices: readonly C[],
+): C {
+  if (raw === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(raw))
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${raw}'`);
+  return raw as C;
+}
+
+export type BackendName = 'wasm' | 'js';
+
+/** Installs the kernel backend: WebAssembly SIMD (default) or the plain TypeScript one. */
+export function useBackend(name: BackendName): void {
+  setBackend(name === 'wasm' ? createWasmBackendSync() : jsBackend);
+}
+
+/**
+ * Runs a script's main function: a UsageError or a library error with bad input prints one line
+ * and exits 2; anything else is a bug and keeps its stack trace.
+ */
+export function runMain(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    if (err instanceof UsageError || err instanceof TapegradError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  });
+}

@@ -1,0 +1,262 @@
+/**
+ * `pnpm start`: trains the paper's CNN on MNIST digits and writes what it learned to an output
+ * folder: loss and accuracy curves, the kernels, feature maps of a few digits, the confusion
+ * matrix (SVG, Vega-Lite) and the final checkpoint (safetensors).
+ *
+ * Options: --epochs --batch-size --lr --optimizer sgd|adam --activation relu|sigmoid --seed
+ * --out DIR --resume CHECKPOINT --backend wasm|js --train-size --test-size --json
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { noGrad } from '@tapegrad/autograd';
+import { activate, conv2d } from '@tapegrad/nn';
+import { loadCheckpointFile, saveCheckpoint } from '@tapegrad/nn/node';
+import { loadMnist, take } from '../data.js';
+import { confusionMatrixPlot, featureMapsPlot, kernelsPlot, lossAccuracyPlot } from '../plots.js';
+import {
+  DEFAULT_CONFIG,
+  type EpochResult,
+  type TrainConfig,
+  createRun,
+  evaluate,
+  trainEpochs,
+} from '../train.js';
+import {
+  UsageError,
+  choiceOption,
+  numberOption,
+  parseOptions,
+  runMain,
+  useBackend,
+} from './common.js';
+
+const OPTIONS = {
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  optimizer: { type: 'string' },
+  activation: { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'string' },
+  backend: { type: 'string' },
+  'train-size': { type: 'string' },
+  'test-size': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const HELP = `usage: pnpm start [-- options]
+  --epochs N          epochs to train in all (default ${DEFAULT_CONFIG.epochs})
+  --batch-size N      mini-batch size (default ${DEFAULT_CONFIG.batchSize})
+  --lr X              learning rate (default ${DEFAULT_CONFIG.lr})
+  --optimizer NAME    sgd (momentum 0.9) or adam (default ${DEFAULT_CONFIG.optimizer})
+  --activation NAME   relu or sigmoid (default ${DEFAULT_CONFIG.activation})
+  --seed N            seed of weights, split and batches (default ${DEFAULT_CONFIG.seed})
+  --out DIR           output folder (default out)
+  --resume FILE       continue from a checkpoint written by an earlier run
+  --backend NAME      wasm (WebAssembly SIMD, default) or js
+  --train-size N      training digits (default 8000)
+  --test-size N       held-out digits (default 2000)
+  --json              print one JSON summary as the last line
+`;
+
+const CHECKPOINT = 'checkpoint.safetensors';
+
+interface Summary {
+  testAccuracy: number;
+  testLoss: number;
+  trainSeconds: number;
+  imagesPerSecond: number;
+  epochs: number;
+  seed: number;
+  config: TrainConfig;
+  history: EpochResult[];
+  out: string;
+  backend: string;
+}
+
+async function main(): Promise<void> {
+  const v = parseOptions(
+    process.argv.slice(2).filter((a) => a !== '--'),
+    OPTIONS,
+  );
+  if (v.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const backend = choiceOption('backend', v.backend, 'wasm', ['wasm', 'js'] as const);
+  useBackend(backend);
+  const base = process.env.INIT_CWD ?? process.cwd();
+  const out = resolve(base, v.out ?? 'out');
+  let config: TrainConfig = {
+    ...DEFAULT_CONFIG,
+    epochs: numberOption('epochs', v.epochs, DEFAULT_CONFIG.epochs, 'int', 1),
+    batchSize: numberOption('batch-size', v['batch-size'], DEFAULT_CONFIG.batchSize, 'int', 1),
+    lr: numberOption('lr', v.lr, DEFAULT_CONFIG.lr, 'float', Number.MIN_VALUE),
+    optimizer: choiceOption('optimizer', v.optimizer, DEFAULT_CONFIG.optimizer, [
+      'sgd',
+      'adam',
+    ] as const),
+    activation: choiceOption('activation', v.activation, DEFAULT_CONFIG.activation, [
+      'relu',
+      'sigmoid',
+    ] as const),
+    seed: numberOption('seed', v.seed, DEFAULT_CONFIG.seed, 'int', 0),
+  };
+  const trainSize = numberOption('train-size', v['train-size'], 8000, 'int', 1);
+  const testSize = numberOption('test-size', v['test-size'], 2000, 'int', 1);
+  const json = v.json ?? false;
+  const log = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+
+  let history: EpochResult[] = [];
+  let startEpoch = 0;
+  let run = createRun(config);
+  if (v.resume !== undefined) {
+    const path = resolve(base, v.resume);
+    const meta = await readResumeMeta(path);
+    // The run goes on with the settings it started with; only the epoch count may grow.
+    config = {
+      ...meta.config,
+      epochs: v.epochs === undefined ? meta.config.epochs : config.epochs,
+    };
+    run = createRun(config);
+    await loadCheckpointFile(path, run.model, { optimizer: run.optimizer });
+    history = meta.history;
+    startEpoch = meta.epoch;
+    if (startEpoch >= config.epochs)
+      throw new UsageError(
+        `the checkpoint has already trained ${startEpoch} of ${config.epochs} epochs; pass a larger --epochs`,
+      );
+    log(`resuming from ${path} after epoch ${startEpoch}`);
+  }
+  const data = loadMnist({ trainSize, testSize, seed: config.seed });
+  await mkdir(out, { recursive: true });
+  log(
+    `training PaperCNN on ${data.train.size} MNIST digits, testing on ${data.test.size} (backend ${backend}, ${config.optimizer} lr ${config.lr}, batch ${config.batchSize}, ${config.activation})`,
+  );
+
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'epoch {epoch} |{bar}| {value}/{total} batches | loss {loss} | {rate} img/s',
+      hideCursor: true,
+      clearOnComplete: true,
+      stream: process.stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let epochStart = 0;
+  let epochImages = 0;
+  let trainSeconds = 0;
+  let trainImages = 0;
+  const results = await trainEpochs(
+    run.model,
+    run.optimizer,
+    data,
+    config,
+    {
+      onBatch: (b) => {
+        if (b.batch === 1) {
+          epochStart = performance.now();
+          epochImages = 0;
+          bar.start(b.batches, 0, { epoch: b.epoch, loss: '-', rate: '-' });
+        }
+        epochImages += b.images;
+        const rate = epochImages / Math.max(1e-3, (performance.now() - epochStart) / 1000);
+        bar.update(b.batch, { epoch: b.epoch, loss: b.loss.toFixed(4), rate: rate.toFixed(0) });
+      },
+      onEpoch: async (r) => {
+        bar.stop();
+        trainSeconds += r.seconds;
+        trainImages += data.train.size;
+        history.push(r);
+        log(
+          `epoch ${r.epoch}/${config.epochs}  train loss ${r.trainLoss.toFixed(4)}  test loss ${r.testLoss.toFixed(4)}  test accuracy ${(100 * r.testAccuracy).toFixed(2)}%  (${r.seconds.toFixed(1)} s, ${(data.train.size / r.seconds).toFixed(0)} img/s)`,
+        );
+        const metadata = {
+          epoch: String(r.epoch),
+          config: JSON.stringify(config),
+          history: JSON.stringify(history),
+        };
+        await saveCheckpoint(resolve(out, CHECKPOINT), run.model, {
+          optimizer: run.optimizer,
+          metadata,
+        });
+      },
+    },
+    startEpoch,
+  );
+
+  const final = evaluate(run.model, data.test);
+  await writeOutputs(out, run.model, data.test, history, final.confusion);
+  log(
+    `final test accuracy ${(100 * final.accuracy).toFixed(2)}% on ${data.test.size} held-out digits; outputs in ${out}`,
+  );
+  if (json) {
+    const summary: Summary = {
+      testAccuracy: final.accuracy,
+      testLoss: final.loss,
+      trainSeconds,
+      imagesPerSecond: trainSeconds > 0 ? trainImages / trainSeconds : 0,
+      epochs: config.epochs,
+      seed: config.seed,
+      config,
+      history,
+      out,
+      backend,
+    };
+    log(JSON.stringify(summary));
+  }
+  void results;
+}
+
+interface ResumeMeta {
+  epoch: number;
+  config: TrainConfig;
+  history: EpochResult[];
+}
+
+async function readResumeMeta(path: string): Promise<ResumeMeta> {
+  const { loadSafetensorsFile } = await import('@tapegrad/nn/node');
+  const { metadata } = await loadSafetensorsFile(path);
+  try {
+    const epoch = Number(metadata.epoch);
+    const config = { ...DEFAULT_CONFIG, ...(JSON.parse(metadata.config ?? '') as TrainConfig) };
+    const history = JSON.parse(metadata.history ?? '[]') as EpochResult[];
+    if (!Number.isInteger(epoch) || epoch < 1) throw new Error('bad epoch');
+    return { epoch, config, history };
+  } catch {
+    throw new UsageError(
+      `${path} is not a checkpoint of this training script (its metadata has no epoch, config and history)`,
+    );
+  }
+}
+
+/** The plots and a few digits' feature maps. */
+async function writeOutputs(
+  out: string,
+  model: ReturnType<typeof createRun>['model'],
+  test: ReturnType<typeof loadMnist>['test'],
+  history: EpochResult[],
+  confusion: number[][],
+): Promise<void> {
+  const digits = take(test, [0, 1, 2, 3]);
+  const maps = noGrad(() =>
+    activate(
+      model.config.activation,
+      conv2d(digits.x, model.conv.weight, model.conv.bias, { stride: model.config.stride }),
+    ),
+  );
+  const files: [string, Promise<string>][] = [
+    ['loss-accuracy.svg', lossAccuracyPlot(history)],
+    ['kernels.svg', kernelsPlot(model.conv.weight, { title: 'Learned 5x5 kernels' })],
+    ['feature-maps.svg', featureMapsPlot(maps, digits.x, digits.y)],
+    ['confusion-matrix.svg', confusionMatrixPlot(confusion)],
+  ];
+  for (const [name, svg] of files) await writeFile(resolve(out, name), await svg);
+}
+
+runMain(main);
