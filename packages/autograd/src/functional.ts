@@ -2,8 +2,9 @@
  * The functional API: `grad`, `valueAndGrad`, `vjp` and `customVjp`. A function given to them
  * takes tensors (other arguments pass through untouched) and returns a tensor.
  *
- * Nesting works: when an argument already needs a gradient from an enclosing computation, the
- * backward sweep is itself recorded, so `grad(x => grad(f)(x))` gives second derivatives.
+ * Nesting works: when the value depends on a tensor that needs a gradient from an enclosing
+ * computation (an argument, or a tensor the function captured), the backward sweep is itself
+ * recorded, so `grad(x => grad(f)(x))` gives second derivatives.
  */
 import { GradientError, fmtShape } from './errors.js';
 import { type Vjp, enableGrad, isGradEnabled, noGrad, record, runBackward } from './tape.js';
@@ -67,6 +68,7 @@ function leafFor(x: Tensor): Tensor {
 }
 
 function evaluate(op: string, f: Fn, p: Prepared): Tensor {
+  const outer = isGradEnabled();
   const y = enableGrad(() => (f as (...a: unknown[]) => unknown)(...p.inputs));
   if (!(y instanceof Tensor)) {
     throw new GradientError(
@@ -77,7 +79,30 @@ function evaluate(op: string, f: Fn, p: Prepared): Tensor {
       'the function must return a Tensor',
     );
   }
+  const own = new Set(p.chosen.map((i) => p.inputs[i] as Tensor));
+  p.nested = outer && dependsOnOuter(y, own);
   return y;
+}
+
+/**
+ * Whether `y` depends on a leaf that needs a gradient and is not one of `own`: an argument of an
+ * enclosing `grad`, or a tensor the function captured (a weight). Then the backward sweep must be
+ * recorded, or the enclosing derivative would silently see a constant.
+ */
+function dependsOnOuter(y: Tensor, own: ReadonlySet<Tensor>): boolean {
+  const seen = new Set<Tensor>();
+  const stack = [y];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (t.node === null) {
+      if (t.requiresGrad && !own.has(t)) return true;
+      continue;
+    }
+    for (const x of t.node.inputs) if (x.requiresGrad) stack.push(x);
+  }
+  return false;
 }
 
 function sweep(y: Tensor, gy: Tensor, p: Prepared): Tensor[] {

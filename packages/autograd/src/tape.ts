@@ -107,12 +107,16 @@ function checkFinite(op: string, t: Tensor, what: string, stack: string | undefi
   }
 }
 
-// Frames of tapegrad's own packages are skipped, so the stack names the user's line.
-const libraryFrame = /[\\/](@tapegrad|packages)[\\/](autograd|nn)[\\/]|node:internal|<anonymous>/;
+// Frames of tapegrad's own sources are skipped, so the stack names the user's line. Only the
+// library's code counts: a test or example file inside the monorepo is user code.
+const libraryFrame =
+  /[\\/]@tapegrad[\\/](autograd|nn)[\\/]|[\\/]packages[\\/](autograd|nn)[\\/](src|dist)[\\/]|node:internal|<anonymous>/;
+const testFrame = /\.test\.[cm]?[jt]s\b/;
 
 function userStack(): string | undefined {
   const lines = (new Error().stack ?? '').split('\n').slice(1);
-  const user = lines.find((l) => l.includes('at ') && !libraryFrame.test(l));
+  const isLibrary = (l: string): boolean => libraryFrame.test(l) && !testFrame.test(l);
+  const user = lines.find((l) => l.includes('at ') && !isLibrary(l));
   return (user ?? lines[0])?.trim().replace(/^at /, '');
 }
 
@@ -171,7 +175,7 @@ function sweep(root: Tensor, gy: Tensor, inputs: readonly Tensor[] | null): (Ten
           (node.stack ? `; created at ${node.stack}` : ''),
       );
     }
-    const results = node.vjp(g, needs);
+    const results = runVjp(node, g, needs);
     checkVjpCount(node, results);
     for (let k = 0; k < node.inputs.length; k++) {
       if (!needs[k]) continue;
@@ -223,6 +227,26 @@ function topoOrder(
     order.push(t);
   }
   return order;
+}
+
+/**
+ * Runs a node's vjp. In debug mode a NaN or Inf made by an op inside the vjp is reported as the
+ * vjp's (`sqrt (vjp)`), with the forward line that created the node, not as the inner op's.
+ */
+function runVjp(node: TapeNode, g: Tensor, needs: readonly boolean[]): readonly (Tensor | null)[] {
+  try {
+    return node.vjp!(g, needs);
+  } catch (e) {
+    if (!debugMode || !(e instanceof NonFiniteError) || e.op.endsWith(' (vjp)')) throw e;
+    const where = node.stack ? `; created at ${node.stack}` : '';
+    throw new NonFiniteError(
+      `${node.op} (vjp)`,
+      e.arg,
+      e.expected,
+      e.actual,
+      `${e.arg} of ${e.op} inside the vjp has ${e.actual}${where}`,
+    );
+  }
 }
 
 function checkVjpCount(node: TapeNode, results: readonly (Tensor | null)[]): void {

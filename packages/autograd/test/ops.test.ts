@@ -174,6 +174,8 @@ const NOT_PRIMITIVES = new Set([
   'gradCheck',
   'getBackend',
   'setBackend',
+  'createWasmBackend',
+  'createWasmBackendSync',
   'zeroGrad',
 ]);
 
