@@ -76,6 +76,43 @@ export abstract class Optimizer {
         `state of a ${state.kind} optimizer cannot load into ${this.kind}`,
       );
     }
+    if (!Number.isInteger(state.step) || state.step < 0) {
+      throw new ValueError(
+        'loadStateDict',
+        'step',
+        'a non-negative integer',
+        String(state.step),
+        `step must be a non-negative integer, got ${state.step}`,
+      );
+    }
+    // Every buffer must belong to one of this optimizer's parameters and match its size: a
+    // wrong-sized buffer would otherwise turn the next step into NaN without a word.
+    for (const [key, v] of Object.entries(state.buffers)) {
+      // The longest matching name, so `a.b.m` belongs to `a.b` rather than `a`.
+      const owner = this.params
+        .filter(([name]) => key.startsWith(`${name}.`))
+        .reduce<
+          [string, Parameter] | undefined
+        >((best, e) => (best === undefined || e[0].length > best[0].length ? e : best), undefined);
+      if (owner === undefined) {
+        throw new ValueError(
+          'loadStateDict',
+          key,
+          `a buffer of one of ${this.params.map(([n]) => n).join(', ')}`,
+          key,
+          `buffer ${key} belongs to no parameter of this optimizer`,
+        );
+      }
+      if (v.length !== owner[1].size) {
+        throw new ValueError(
+          'loadStateDict',
+          key,
+          `${owner[1].size} values`,
+          `${v.length}`,
+          `buffer ${key} has ${v.length} values, parameter ${owner[0]} has ${owner[1].size}`,
+        );
+      }
+    }
     this.stepCount = state.step;
     this.buffers = new Map(Object.entries(state.buffers).map(([k, v]) => [k, v.slice()]));
   }

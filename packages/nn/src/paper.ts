@@ -4,7 +4,7 @@
  * `paperCNNParameterShapes`, the same the manual run uses, so the two can be compared name by
  * name.
  */
-import { type DType, Rng, type Tensor } from '@tapegrad/autograd';
+import { type DType, Rng, ShapeError, type Tensor, fmtShape } from '@tapegrad/autograd';
 import {
   type Activation,
   type PaperCNNConfig,
@@ -75,6 +75,18 @@ export class PaperCNN extends Module {
 
   forward(x: Tensor): Tensor {
     const c = this.config;
+    const [ih, iw] = c.inputSize;
+    // Checked here, not left to the dense layer: an image a row or two larger can pool to the
+    // same flat width and would be accepted silently.
+    if (x.ndim !== 4 || x.shape[1] !== c.inChannels || x.shape[2] !== ih || x.shape[3] !== iw) {
+      throw new ShapeError(
+        'PaperCNN',
+        'x',
+        `[N, ${c.inChannels}, ${ih}, ${iw}]`,
+        fmtShape(x.shape),
+        `input must be [N, ${c.inChannels}, ${ih}, ${iw}] for this config, got ${fmtShape(x.shape)}`,
+      );
+    }
     const maps = activate(
       c.activation,
       conv2d(x, this.conv.weight, this.conv.bias, { stride: c.stride }),
