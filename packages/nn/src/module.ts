@@ -1,6 +1,6 @@
 /**
  * Modules hold parameters and sub-modules. Parameters and children are found by walking a
- * module's own fields (a `Parameter`, a `Module`, or an array of modules), so a user's layer
+ * module's own fields (a `Parameter`, a `Module`, or an array of either), so a user's layer
  * needs no registration code: assign fields in the constructor and write `forward`.
  */
 import { type DType, type FloatArray, type Shape, Tensor } from '@tapegrad/autograd';
@@ -37,9 +37,22 @@ export abstract class Module {
     return out;
   }
 
-  /** Parameters held directly by this module (not its children), by field name. */
+  /**
+   * Parameters held directly by this module (not its children), by field name; an array of
+   * parameters is named by index (`scales.0`), like an array of modules, rather than being
+   * skipped without a word.
+   */
   ownParameters(): [string, Parameter][] {
-    return Object.entries(this).filter((e): e is [string, Parameter] => e[1] instanceof Parameter);
+    const out: [string, Parameter][] = [];
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Parameter) out.push([key, value]);
+      else if (Array.isArray(value)) {
+        value.forEach((v, i) => {
+          if (v instanceof Parameter) out.push([`${key}.${i}`, v]);
+        });
+      }
+    }
+    return out;
   }
 
   /** Every parameter with its dotted path, depth first in field order: `conv.weight`, ... */

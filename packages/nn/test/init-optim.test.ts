@@ -342,3 +342,61 @@ describe('optimizer state', () => {
     expect(Object.keys(opt.stateDict().buffers)).toEqual(['weight.momentum', 'bias.momentum']);
   });
 });
+
+describe('loadStateDict validation', () => {
+  const fresh = (): SGD => new SGD([['w', param([1, 2, 3])]], { lr: 0.1, momentum: 0.9 });
+
+  it('throws for a buffer of another size: w.momentum of 2 values for w of 3', () => {
+    const opt = fresh();
+    expectThrows(
+      () =>
+        opt.loadStateDict({
+          kind: 'sgd',
+          step: 1,
+          buffers: { 'w.momentum': Float64Array.of(1, 2) },
+        }),
+      ValueError,
+      { op: 'loadStateDict', arg: 'w.momentum', expected: '3 values', actual: '2' },
+    );
+    expect(opt.stepCount).toBe(0);
+    expect(opt.stateDict().buffers).toEqual({});
+  });
+
+  it('throws for a buffer of no parameter: q.momentum', () => {
+    expectThrows(
+      () =>
+        fresh().loadStateDict({
+          kind: 'sgd',
+          step: 1,
+          buffers: { 'q.momentum': Float64Array.of(1) },
+        }),
+      ValueError,
+      {
+        op: 'loadStateDict',
+        arg: 'q.momentum',
+        expected: 'a buffer of one of w',
+        actual: 'q.momentum',
+      },
+    );
+  });
+
+  for (const step of [-1, 1.5]) {
+    it(`throws for step=${step}`, () => {
+      expectThrows(() => fresh().loadStateDict({ kind: 'sgd', step, buffers: {} }), ValueError, {
+        op: 'loadStateDict',
+        arg: 'step',
+        expected: 'a non-negative integer',
+        actual: String(step),
+      });
+    });
+  }
+
+  it('matches a buffer to the longest parameter name: a.b.m belongs to a.b, not a', () => {
+    const opt = new Adam([
+      ['a', param([1])],
+      ['a.b', param([1, 2])],
+    ]);
+    opt.loadStateDict({ kind: 'adam', step: 1, buffers: { 'a.b.m': Float64Array.of(0, 0) } });
+    expect(opt.stepCount).toBe(1);
+  });
+});

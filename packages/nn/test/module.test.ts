@@ -91,6 +91,24 @@ describe('Module parameters and names', () => {
     ]);
   });
 
+  it('arrays of parameters are found and named field.index (scales.0, scales.1)', () => {
+    class PerChannel extends Module {
+      readonly scales = [
+        new Parameter(Float64Array.of(2), [1]),
+        new Parameter(Float64Array.of(3), [1]),
+      ];
+      forward(x: Tensor): Tensor {
+        return mul(mul(x, this.scales[0]!), this.scales[1]!);
+      }
+    }
+    const m = new PerChannel();
+    expect(m.namedParameters().map(([n]) => n)).toEqual(['scales.0', 'scales.1']);
+    m.forward(tensor([1, 2], f64))
+      .sum()
+      .backward();
+    expect(m.parameters().map((p) => p.grad!.data[0])).toEqual([9, 6]);
+  });
+
   it('train()/eval() reach every sub-module, nested Sequential included', () => {
     const inner = new Sequential(new ReLU(), new Linear(2, 2));
     const net = new Sequential(new Linear(2, 2), inner);
