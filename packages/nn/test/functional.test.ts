@@ -680,3 +680,48 @@ describe('mse, linear, flatten', () => {
     expectGradOk((t) => flatten(t!), [randT([2, 2, 2, 2], 72)]);
   });
 });
+
+describe('second order and large inputs', () => {
+  const cases: [string, (...xs: Tensor[]) => Tensor, Tensor[]][] = [
+    [
+      'conv2d x=[1,2,5,5] w=[2,2,3,3] s=2 p=1 d=1',
+      (x, w) => conv2d(x!, w!, null, { stride: 2, padding: 1 }),
+      [randT([1, 2, 5, 5], 81), randT([2, 2, 3, 3], 82)],
+    ],
+    ['sigmoid x=[6]', (x) => sigmoid(x!), [randT([6], 83, 2)]],
+    ['tanh x=[6]', (x) => tanh(x!), [randT([6], 84, 2)]],
+    ['softmax x=[2,4]', (x) => softmax(x!), [randT([2, 4], 85)]],
+    [
+      'crossEntropy logits=[3,4] t=[0,3,1]',
+      (z) => crossEntropy(z!, [0, 3, 1]),
+      [randT([3, 4], 86)],
+    ],
+    [
+      'maxPool2d x=[1,1,4,4] k=2 s=1 p=1',
+      (x) => maxPool2d(x!, { kernelSize: 2, stride: 1, padding: 1 }),
+      [randT([1, 1, 4, 4], 87)],
+    ],
+    [
+      'avgPool2d x=[1,1,4,4] k=3 s=1 p=1',
+      (x) => avgPool2d(x!, { kernelSize: 3, stride: 1, padding: 1 }),
+      [randT([1, 1, 4, 4], 88)],
+    ],
+    ['mse x=[3,2]', (a, b) => mse(a!, b!), [randT([3, 2], 89), randT([3, 2], 90)]],
+  ];
+  for (const [name, f, inputs] of cases) {
+    it(`gradCheck order 2 (gradient of the gradient): ${name}`, () => {
+      const report = gradCheck(f, inputs, { order: 2 });
+      expect(report.ok, JSON.stringify(report.worst)).toBe(true);
+    });
+  }
+
+  it('conv2d x=[2,3,12,12] w=[4,3,3,3] s=2 p=1 d=2: random-direction gradCheck', () => {
+    const report = gradCheck(
+      (x, w, b) => conv2d(x!, w!, b!, { stride: 2, padding: 1, dilation: 2 }),
+      [randT([2, 3, 12, 12], 91), randT([4, 3, 3, 3], 92), randT([4], 93)],
+      { mode: 'random', directions: 8 },
+    );
+    expect(report.checked).toBe(8);
+    expect(report.ok, JSON.stringify(report.worst)).toBe(true);
+  });
+});
