@@ -97,7 +97,13 @@ describe('incompatible broadcast', () => {
   });
 
   test('broadcastTo x=[2,3] shape=[3,3] throws ShapeError', () => {
-    expectError(() => broadcastTo(f32([2, 3]), [3, 3]), ShapeError, { op: 'broadcastTo' });
+    expectError(() => broadcastTo(f32([2, 3]), [3, 3]), ShapeError, {
+      op: 'broadcastTo',
+      arg: 'shape',
+      expected: 'a shape [2,3] broadcasts to',
+      actual: '[3,3]',
+      message: 'broadcastTo: cannot broadcast [2,3] to [3,3]',
+    });
   });
 
   test('broadcastTo x=[2,3] shape=[3] (fewer axes) throws ShapeError', () => {
@@ -371,7 +377,7 @@ describe('dtype mismatch between operands', () => {
   test.each(['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'gt', 'eq'])(
     '%s a=float32 b=float64 throws DTypeError',
     (op) => {
-      const fn = (lib as Record<string, (a: Tensor, b: Tensor) => Tensor>)[op]!;
+      const fn = (lib as unknown as Record<string, (a: Tensor, b: Tensor) => Tensor>)[op]!;
       expectError(() => fn(f32([2]), f64([2])), DTypeError, {
         op,
         arg: 'b',

@@ -21,7 +21,7 @@ import {
   where,
 } from '../src/index.js';
 
-const t64 = (v: number[] | number[][], shape?: number[]): Tensor =>
+const t64 = (v: number | number[] | number[][], shape?: number[]): Tensor =>
   tensor(v, { dtype: 'float64', requiresGrad: true, ...(shape ? { shape } : {}) });
 
 const gradOf = (x: Tensor): number[] | number => x.grad!.toArray() as number[];

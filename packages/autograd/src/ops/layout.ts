@@ -6,7 +6,6 @@
 import { AxisError, DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import {
   type Shape,
-  broadcastShapes,
   checkShape,
   normalizeAxis,
   sameShape,
@@ -158,8 +157,9 @@ export function transpose(x: Tensor, axis0 = -2, axis1 = -1): Tensor {
 /** Broadcasts to `shape` by NumPy's rules; the vjp sums the cotangent back. */
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   checkShape('broadcastTo', 'shape', shape);
-  const fits =
-    shape.length >= x.ndim && sameShape(broadcastShapes('broadcastTo', x.shape, shape), shape);
+  // Each axis of x must be 1 or the target's size; checked here so the error names `shape`.
+  const lead = shape.length - x.ndim;
+  const fits = lead >= 0 && x.shape.every((d, i) => d === 1 || d === shape[lead + i]);
   if (!fits) {
     throw new ShapeError(
       'broadcastTo',
@@ -170,7 +170,6 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
     );
   }
   if (sameShape(x.shape, shape)) return x;
-  const lead = shape.length - x.ndim;
   const own = stridesOf(x.shape);
   const strides = shape.map((_, i) => (i < lead || x.shape[i - lead] === 1 ? 0 : own[i - lead]!));
   const out = arrayFor(x.dtype, sizeOf(shape));
