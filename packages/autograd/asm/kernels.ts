@@ -18,6 +18,8 @@ const NR: i32 = 8;
 const KC: i32 = 256;
 const MC: i32 = 128;
 const NC: i32 = 2048;
+// At most this many rows of A read an untransposed B in place; see Note [unpacked B].
+const DIRECT_M: i32 = 32;
 
 /** Bytes of scratch the host must provide for `matmul`'s packed A and packed B panels. */
 export function packABytes(): i32 {
@@ -34,8 +36,17 @@ export function heapBase(): usize {
 }
 
 // A 4x8 tile of C += (packed A micro-panel) x (packed B micro-panel), over `kc` steps. With
-// `accumulate` 0 the tile is overwritten. `ldc` is C's row stride in bytes.
-function kernel4x8(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, accumulate: i32): void {
+// `accumulate` 0 the tile is overwritten. `ldb` and `ldc` are the row strides of B's panel and
+// of C in bytes: B is read packed (ldb 32) or, see Note [unpacked B], in place.
+function kernel4x8(
+  kc: i32,
+  pa: usize,
+  pb: usize,
+  ldb: usize,
+  c: usize,
+  ldc: usize,
+  accumulate: i32,
+): void {
   let c00 = f32x4.splat(0);
   let c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0);
@@ -60,7 +71,7 @@ function kernel4x8(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, accumula
     c30 = f32x4.add(c30, f32x4.mul(a, b0));
     c31 = f32x4.add(c31, f32x4.mul(a, b1));
     pa += 16;
-    pb += 32;
+    pb += ldb;
   }
   if (accumulate) {
     c00 = f32x4.add(c00, v128.load(c));
@@ -202,21 +213,34 @@ export function matmul(
       for (let pc = 0; pc < k; pc += KC) {
         const kc = min(KC, k - pc);
         const acc = pc > 0 ? 1 : 0;
-        packB(bt, rsb, csb, pc, kc, jc, nc, packb);
+        // Note [unpacked B]: when few rows of A reuse each panel of B, packing B costs more
+        // than it saves, and an untransposed B is read in place, except for an edge panel.
+        const direct = !transB && m <= DIRECT_M;
+        const full = direct ? nc & ~(NR - 1) : 0;
+        if (direct) {
+          if (full < nc) packB(bt, rsb, csb, pc, kc, jc + full, nc - full, packb);
+        } else {
+          packB(bt, rsb, csb, pc, kc, jc, nc, packb);
+        }
         for (let ic = 0; ic < m; ic += MC) {
           const mc = min(MC, m - ic);
           packA(at, rsa, csa, ic, mc, pc, kc, packa);
           for (let jr = 0; jr < nc; jr += NR) {
             const cols = min(NR, nc - jr);
-            const pb = packb + ((<usize>(jr * kc)) << 2);
+            let pb = packb + ((<usize>(jr * kc)) << 2);
+            let ldb: usize = NR << 2;
+            if (direct) {
+              pb = jr < full ? bt + ((<usize>(pc * n + jc + jr)) << 2) : packb;
+              ldb = jr < full ? ldc : NR << 2;
+            }
             for (let ir = 0; ir < mc; ir += MR) {
               const rows = min(MR, mc - ir);
               const pa = packa + ((<usize>(ir * kc)) << 2);
               const cp = ct + <usize>(ic + ir) * ldc + ((<usize>(jc + jr)) << 2);
               if (rows == MR && cols == NR) {
-                kernel4x8(kc, pa, pb, cp, ldc, acc);
+                kernel4x8(kc, pa, pb, ldb, cp, ldc, acc);
               } else {
-                kernel4x8(kc, pa, pb, tile, <usize>(NR << 2), 0);
+                kernel4x8(kc, pa, pb, ldb, tile, <usize>(NR << 2), 0);
                 for (let r = 0; r < rows; r++) {
                   const crow = cp + <usize>r * ldc;
                   const trow = tile + ((<usize>(r * NR)) << 2);
