@@ -182,7 +182,7 @@ export function vjp(f: (...xs: Tensor[]) => Tensor, ...xs: Tensor[]): [Tensor, P
 export interface CustomVjpContext {
   /** The tensors the function was called with. */
   inputs: readonly Tensor[];
-  /** Its result, cut from the tape. */
+  /** Its result, as recorded on the tape. */
   output: Tensor;
   /** Whether each input wants a gradient. */
   needs: readonly boolean[];
@@ -211,8 +211,10 @@ export function customVjp(
   const name = options.name ?? (fn.name || 'customVjp');
   return (...xs) => {
     const y = noGrad(() => fn(...xs));
+    // The rule sees the recorded output itself (not a detached copy), so a rule written in terms
+    // of the output differentiates correctly again, as exp's vjp does with its own output.
     const output = new Tensor(y.data, y.shape);
     const vjpFn: Vjp = (gy, needs) => rule(gy, { inputs: xs, output, needs });
-    return record(name, xs, new Tensor(y.data, y.shape), vjpFn);
+    return record(name, xs, output, vjpFn);
   };
 }

@@ -305,7 +305,12 @@ export const eq = comparison('eq', eqK);
  * never reaches the gradient. `cond` gets none.
  */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands('where', a, b);
+  // Two plain numbers take the dtype of `cond`.
+  const [x, y] = operands(
+    'where',
+    typeof a === 'number' && typeof b === 'number' ? asTensor(a, cond) : a,
+    b,
+  );
   if (cond.dtype !== x.dtype) {
     throw new DTypeError(
       'where',

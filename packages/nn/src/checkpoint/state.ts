@@ -5,7 +5,7 @@
  * so a run can resume exactly. Loading checks every name, shape and dtype before it writes
  * anything: a mismatch leaves the module untouched.
  */
-import type { FloatArray } from '@tapegrad/autograd';
+import { type FloatArray, TapegradError } from '@tapegrad/autograd';
 import type { Module } from '../module.js';
 import type { Optimizer } from '../optim.js';
 import { CheckpointError } from './errors.js';
@@ -102,7 +102,20 @@ export function loadCheckpoint(
       }
       state[name.slice(OPT.length)] = t.data as FloatArray;
     }
-    opt.loadStateDict({ kind: opt.kind, step, buffers: state });
+    try {
+      opt.loadStateDict({ kind: opt.kind, step, buffers: state });
+    } catch (err) {
+      // The optimizer validates its buffers (names, sizes, dtypes); report that as a checkpoint
+      // problem, naming the same buffer. Nothing has been written to the module yet.
+      if (!(err instanceof TapegradError)) throw err;
+      throw new CheckpointError(
+        'loadCheckpoint',
+        err.arg,
+        err.expected,
+        err.actual,
+        `optimizer state: ${err.message}`,
+      );
+    }
   }
   for (const [n, p] of named) p.data.set(params.get(n)!.data as FloatArray);
   return meta;
