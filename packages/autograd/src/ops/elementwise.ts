@@ -159,20 +159,21 @@ const maxK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
     o[oo + i] = u >= v || u !== u ? u : v;
   }
 };
+// `+(a > b)` rather than `a > b ? 1 : 0`: see Note [branch-free select].
 const gtK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
-  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! > b[bo + i * bs]! ? 1 : 0;
+  for (let i = 0; i < n; i++) o[oo + i] = +(a[ao + i * as]! > b[bo + i * bs]!);
 };
 const geK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
-  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! >= b[bo + i * bs]! ? 1 : 0;
+  for (let i = 0; i < n; i++) o[oo + i] = +(a[ao + i * as]! >= b[bo + i * bs]!);
 };
 const ltK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
-  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! < b[bo + i * bs]! ? 1 : 0;
+  for (let i = 0; i < n; i++) o[oo + i] = +(a[ao + i * as]! < b[bo + i * bs]!);
 };
 const leK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
-  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! <= b[bo + i * bs]! ? 1 : 0;
+  for (let i = 0; i < n; i++) o[oo + i] = +(a[ao + i * as]! <= b[bo + i * bs]!);
 };
 const eqK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
-  for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as]! === b[bo + i * bs]! ? 1 : 0;
+  for (let i = 0; i < n; i++) o[oo + i] = +(a[ao + i * as]! === b[bo + i * bs]!);
 };
 /** Copies `a` (broadcast): used to expand an operand to the output's shape. */
 const firstK: BinaryKernel = (a, ao, as, _b, _bo, _bs, o, oo, n) => {
@@ -187,7 +188,32 @@ function whereK(
   ys: number,
   o: FloatArray,
 ): void {
-  for (let i = 0; i < o.length; i++) o[i] = c[i * cs] !== 0 ? x[i * xs]! : y[i * ys]!;
+  // Note [branch-free select]: a data-dependent `c ? x : y` mispredicts on about half the
+  // elements of a ReLU mask and ran 4x slower. The select works on the bit patterns instead: the
+  // mask is all ones where c != 0 (NaN counts as true), so no value of either branch is ever
+  // used in arithmetic, and an inf or NaN in the untaken branch cannot leak through.
+  const xi = words(x);
+  const yi = words(y);
+  const oi = words(o);
+  if (o instanceof Float32Array) {
+    for (let i = 0; i < o.length; i++) {
+      const m = -(c[i * cs] !== 0) | 0;
+      oi[i] = (xi[i * xs]! & m) | (yi[i * ys]! & ~m);
+    }
+  } else {
+    for (let i = 0; i < o.length; i++) {
+      const m = -(c[i * cs] !== 0) | 0;
+      const xo = 2 * i * xs;
+      const yo = 2 * i * ys;
+      oi[2 * i] = (xi[xo]! & m) | (yi[yo]! & ~m);
+      oi[2 * i + 1] = (xi[xo + 1]! & m) | (yi[yo + 1]! & ~m);
+    }
+  }
+}
+
+/** The 32-bit words under a float array (one per float32, two per float64). */
+function words(a: FloatArray): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.byteLength / 4);
 }
 
 /** Converts to another dtype; the vjp converts the cotangent back. */
