@@ -57,7 +57,7 @@ export {
   where,
 } from './ops/elementwise.js';
 export { type Axis, sum, mean, max, sumTo } from './ops/reduce.js';
-export { matmul } from './ops/matmul.js';
+export { type MatmulOptions, matmul } from './ops/matmul.js';
 export {
   type SliceRange,
   reshape,

@@ -5,7 +5,7 @@ import { type BackwardOptions, type TapeNode, runBackward } from './tape.js';
 import * as ew from './ops/elementwise.js';
 import * as red from './ops/reduce.js';
 import * as lay from './ops/layout.js';
-import { matmul } from './ops/matmul.js';
+import { type MatmulOptions, matmul } from './ops/matmul.js';
 import { type FoldOptions, type WindowOptions, fold, unfold } from './ops/window.js';
 import { gather, scatterAdd } from './ops/indexing.js';
 
@@ -209,8 +209,8 @@ export class Tensor {
   max(axis?: number | readonly number[] | null, keepdims = false): Tensor {
     return red.max(this, axis, keepdims);
   }
-  matmul(other: Tensor): Tensor {
-    return matmul(this, other);
+  matmul(other: Tensor, options: MatmulOptions = {}): Tensor {
+    return matmul(this, other, options);
   }
   reshape(shape: Shape): Tensor {
     return lay.reshape(this, shape);

@@ -26,7 +26,6 @@ import {
   sub,
   sum,
   tensor,
-  transpose,
   unfold,
   where,
 } from '@tapegrad/autograd';
@@ -297,7 +296,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
       `bias must be [${weight.shape[0]}] for weight ${fmtShape(weight.shape)}, got ${fmtShape(bias.shape)}`,
     );
   }
-  const y = matmul(x, transpose(weight));
+  const y = matmul(x, weight, { transB: true });
   return bias ? add(y, bias) : y;
 }
 

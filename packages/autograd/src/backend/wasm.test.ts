@@ -10,7 +10,7 @@ beforeAll(async () => {
   wasm = await createWasmBackend();
 });
 
-function filled<T extends FloatArray>(make: new (len: number) => T, len: number, seed: number): T {
+function filled(make: new (len: number) => FloatArray, len: number, seed: number): FloatArray {
   const x = new make(len);
   let s = seed >>> 0 || 1;
   for (let i = 0; i < len; i++) {
@@ -23,7 +23,7 @@ function filled<T extends FloatArray>(make: new (len: number) => T, len: number,
 }
 
 function matmulArgs(
-  make: typeof Float32Array | typeof Float64Array,
+  make: new (len: number) => FloatArray,
   batch: number,
   m: number,
   k: number,
@@ -146,8 +146,8 @@ describe('wasm matmul (float32)', () => {
   });
 
   it('reads inputs that are views into a larger buffer', () => {
-    const a = filled(Float32Array, 40, 3).subarray(5, 5 + 12);
-    const b = filled(Float32Array, 40, 4).subarray(9, 9 + 20);
+    const a = filled(Float32Array, 40, 3).subarray(5, 5 + 12) as Float32Array;
+    const b = filled(Float32Array, 40, 4).subarray(9, 9 + 20) as Float32Array;
     const args: MatmulArgs = {
       a,
       b,

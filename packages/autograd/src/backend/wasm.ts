@@ -105,6 +105,7 @@ function makeBackend(instance: WasmInstance): Backend {
   function reserve(bytes: number): Float32Array {
     const need = heap + bytes;
     const have = memory.buffer.byteLength;
+    // Memory.grow throws a RangeError past the engine's limit (4 GiB, less on some engines).
     if (need > have) memory.grow(Math.ceil((need - have) / PAGE));
     return new Float32Array(memory.buffer);
   }

@@ -15,10 +15,14 @@ import { reshape } from './layout.js';
  * broadcasting of the batch axes. A 1-D operand is a row (left) or a column (right) vector, and
  * that axis is dropped from the result.
  *
+ * `transA` / `transB` multiply by the transpose of the last two axes of `a` / `b` without making
+ * a transposed copy (`linear` uses `transB` for `x W^T`); they apply to operands of 2 or more axes.
+ *
  * @example
  * matmul(randn([8, 3, 4]), randn([4, 5])) // [8, 3, 5]
+ * matmul(randn([8, 3, 4]), randn([5, 4]), { transB: true }) // [8, 3, 5]
  */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   if (a.ndim === 0 || b.ndim === 0) {
     throw new ShapeError(
       'matmul',
@@ -31,13 +35,20 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim === 1 || b.ndim === 1) {
     const a2 = a.ndim === 1 ? reshape(a, [1, a.shape[0]!]) : a;
     const b2 = b.ndim === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
-    const y = matmulT(a2, b2, false, false, 'matmul', [a.shape, b.shape]);
+    const ta = a.ndim !== 1 && (options.transA ?? false);
+    const tb = b.ndim !== 1 && (options.transB ?? false);
+    const y = matmulT(a2, b2, ta, tb, 'matmul', [a.shape, b.shape]);
     const shape = y.shape.slice(0, -2);
     if (a.ndim !== 1) shape.push(y.shape[y.ndim - 2]!);
     if (b.ndim !== 1) shape.push(y.shape[y.ndim - 1]!);
     return reshape(y, shape);
   }
-  return matmulT(a, b, false, false, 'matmul');
+  return matmulT(a, b, options.transA ?? false, options.transB ?? false, 'matmul');
+}
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
 }
 
 /**

@@ -39,6 +39,34 @@ export function refMatmul(a: Tensor, b: Tensor): Expected {
   return { shape, data };
 }
 
+/** `t` with its last two axes swapped, by index arithmetic (no library op). */
+function refTranspose(t: Tensor): Tensor {
+  const shape = [...t.shape];
+  const [r, c] = shape.slice(-2) as [number, number];
+  const batch = t.size / (r * c);
+  const data = new Float64Array(t.size);
+  for (let b = 0; b < batch; b++)
+    for (let i = 0; i < r; i++)
+      for (let j = 0; j < c; j++) data[b * r * c + j * r + i] = t.data[b * r * c + i * c + j]!;
+  shape.splice(-2, 2, c, r);
+  return { data, shape, ndim: shape.length, size: t.size } as unknown as Tensor;
+}
+
+function transposedSample(
+  rng: Rng,
+  sa: number[],
+  sb: number[],
+  ta: boolean,
+  tb: boolean,
+): SampleInput {
+  return {
+    label: `${ta ? 'transA ' : ''}${tb ? 'transB ' : ''}a=${show(sa)} b=${show(sb)}`,
+    inputs: [uniform(rng, sa), uniform(rng, sb)],
+    fn: (a, b) => matmul(a!, b!, { transA: ta, transB: tb }),
+    ref: (a, b) => refMatmul(ta ? refTranspose(a!) : a!, tb ? refTranspose(b!) : b!),
+  };
+}
+
 function sample(rng: Rng, sa: number[], sb: number[], tag = ''): SampleInput {
   return {
     label: `${tag}a=${show(sa)} b=${show(sb)}`,
@@ -63,6 +91,11 @@ export const matmulOps: OpInfo[] = [
       sample(rng, [3], [2, 3, 2], 'broadcast '),
       sample(rng, [2, 1, 2, 3], [3, 3, 2], 'broadcast '),
       sample(rng, [1, 2, 3], [2, 3, 2], 'broadcast '),
+      transposedSample(rng, [3, 2], [3, 4], true, false),
+      transposedSample(rng, [2, 3], [4, 3], false, true),
+      transposedSample(rng, [3, 2], [4, 3], true, true),
+      transposedSample(rng, [2, 3, 2], [4, 3], true, true),
+      transposedSample(rng, [2, 3], [2, 4, 3], false, true),
       {
         label: 'repeated x@x x=[3,3]',
         inputs: [uniform(rng, [3, 3])],
