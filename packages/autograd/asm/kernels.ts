@@ -341,6 +341,19 @@ export function unfold(
           for (let j = 0; j < j0; j++) store<f32>(o + ((<usize>j) << 2), 0);
           if (sw == 1) {
             copyRow(o + ((<usize>j0) << 2), row + ((<usize>(j0 + offx)) << 2), j1 - j0);
+          } else if (sw == 2) {
+            // Every other float: two loads and one shuffle give four taps. The last load may
+            // read one float past the row, which the host's layout keeps inside the memory.
+            let j = j0;
+            for (; j + 4 <= j1; j += 4) {
+              const p = row + ((<usize>(j * 2 + offx)) << 2);
+              const lo = v128.load(p);
+              const hi = v128.load(p, 16);
+              v128.store(o + ((<usize>j) << 2), v128.shuffle<f32>(lo, hi, 0, 2, 4, 6));
+            }
+            for (; j < j1; j++) {
+              store<f32>(o + ((<usize>j) << 2), load<f32>(row + ((<usize>(j * 2 + offx)) << 2)));
+            }
           } else {
             for (let j = j0; j < j1; j++) {
               store<f32>(o + ((<usize>j) << 2), load<f32>(row + ((<usize>(j * sw + offx)) << 2)));
