@@ -15,29 +15,53 @@ export function parseOptions<T extends OptionSpec>(
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]);
+    // parseArgs puts its hint (how to pass a value starting with '-') on later lines; keep it,
+    // on the one line an error gets.
+    throw new UsageError((err as Error).message.split('\n').join(' '));
   }
 }
 
-/** A number option: integer or float, within bounds. */
+/** The values a number option accepts: `min <= v <= max`, and `v > above` when given. */
+export interface Range {
+  min?: number;
+  above?: number;
+  max?: number;
+}
+
+/** A number option: integer or float, within a range (a bare number is the minimum). */
 export function numberOption(
   name: string,
   raw: string | undefined,
   fallback: number,
   kind: 'int' | 'float',
-  min: number,
+  range: number | Range,
 ): number {
   if (raw === undefined) return fallback;
+  const {
+    min = -Infinity,
+    above = -Infinity,
+    max = Infinity,
+  } = typeof range === 'number' ? { min: range } : range;
   const v = Number(raw);
   const ok =
     raw.trim() !== '' &&
     Number.isFinite(v) &&
     (kind === 'float' || Number.isInteger(v)) &&
-    v >= min;
-  if (!ok)
-    throw new UsageError(
-      `--${name} must be ${kind === 'int' ? 'an integer' : 'a number'} >= ${min}, got '${raw}'`,
-    );
+    v >= min &&
+    v > above &&
+    v <= max;
+  if (!ok) {
+    const what = kind === 'int' ? 'an integer' : 'a number';
+    const bounds =
+      min > -Infinity && max < Infinity
+        ? ` in [${min}, ${max}]`
+        : [
+            min > -Infinity ? ` >= ${min}` : '',
+            above > -Infinity ? ` > ${above}` : '',
+            max < Infinity ? ` <= ${max}` : '',
+          ].join('');
+    throw new UsageError(`--${name} must be ${what}${bounds}, got '${raw}'`);
+  }
   return v;
 }
 

@@ -78,7 +78,8 @@ async function main(): Promise<void> {
     return;
   }
   useBackend(choiceOption('backend', v.backend, 'wasm', ['wasm', 'js'] as const));
-  const batchSize = numberOption('batch-size', v['batch-size'], 16, 'int', 1);
+  // The batch and the warm-up digits come from a split of at most 9,999 digits.
+  const batchSize = numberOption('batch-size', v['batch-size'], 16, 'int', { min: 1, max: 4999 });
   const seed = numberOption('seed', v.seed, 1, 'int', 0);
   const activation = choiceOption('activation', v.activation, 'relu', ['relu', 'sigmoid'] as const);
   const dtype = choiceOption('dtype', v.dtype, 'float64', ['float64', 'float32'] as const);

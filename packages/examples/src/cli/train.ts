@@ -9,11 +9,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { noGrad } from '@tapegrad/autograd';
+import { TapegradError, noGrad } from '@tapegrad/autograd';
 import { activate, conv2d } from '@tapegrad/nn';
-import { loadCheckpointFile, saveCheckpoint } from '@tapegrad/nn/node';
-import { loadMnist, take } from '../data.js';
-import { confusionMatrixPlot, featureMapsPlot, kernelsPlot, lossAccuracyPlot } from '../plots.js';
+import { loadCheckpointFile, loadSafetensorsFile, saveCheckpoint } from '@tapegrad/nn/node';
+import { AVAILABLE, loadMnist, take } from '../data.js';
 import {
   DEFAULT_CONFIG,
   type EpochResult,
@@ -94,7 +93,7 @@ async function main(): Promise<void> {
     ...DEFAULT_CONFIG,
     epochs: numberOption('epochs', v.epochs, DEFAULT_CONFIG.epochs, 'int', 1),
     batchSize: numberOption('batch-size', v['batch-size'], DEFAULT_CONFIG.batchSize, 'int', 1),
-    lr: numberOption('lr', v.lr, DEFAULT_CONFIG.lr, 'float', Number.MIN_VALUE),
+    lr: numberOption('lr', v.lr, DEFAULT_CONFIG.lr, 'float', { above: 0 }),
     optimizer: choiceOption('optimizer', v.optimizer, DEFAULT_CONFIG.optimizer, [
       'sgd',
       'adam',
@@ -105,8 +104,9 @@ async function main(): Promise<void> {
     ] as const),
     seed: numberOption('seed', v.seed, DEFAULT_CONFIG.seed, 'int', 0),
   };
-  const trainSize = numberOption('train-size', v['train-size'], 8000, 'int', 1);
-  const testSize = numberOption('test-size', v['test-size'], 2000, 'int', 1);
+  const sizeRange = { min: 1, max: AVAILABLE - 1 };
+  let trainSize = numberOption('train-size', v['train-size'], 8000, 'int', sizeRange);
+  let testSize = numberOption('test-size', v['test-size'], 2000, 'int', sizeRange);
   const json = v.json ?? false;
   const log = (line: string): void => {
     process.stdout.write(`${line}\n`);
@@ -117,14 +117,32 @@ async function main(): Promise<void> {
   let run = createRun(config);
   if (v.resume !== undefined) {
     const path = resolve(base, v.resume);
-    const meta = await readResumeMeta(path);
-    // The run goes on with the settings it started with; only the epoch count may grow.
+    const meta = await resumeStep(() => readResumeMeta(path));
+    // The run goes on with the settings it started with (the split too); only the epoch count
+    // may grow. A setting given again must agree, so that no option is silently ignored.
+    const kept = [
+      ['batch-size', config.batchSize, meta.config.batchSize],
+      ['lr', config.lr, meta.config.lr],
+      ['optimizer', config.optimizer, meta.config.optimizer],
+      ['activation', config.activation, meta.config.activation],
+      ['seed', config.seed, meta.config.seed],
+      ['train-size', trainSize, meta.sizes?.trainSize ?? trainSize],
+      ['test-size', testSize, meta.sizes?.testSize ?? testSize],
+    ] as const;
+    for (const [name, given, saved] of kept) {
+      if (v[name] !== undefined && given !== saved)
+        throw new UsageError(
+          `--${name} ${given} differs from the checkpoint's ${saved}; a resumed run keeps its settings (only --epochs may change)`,
+        );
+    }
     config = {
       ...meta.config,
       epochs: v.epochs === undefined ? meta.config.epochs : config.epochs,
     };
+    trainSize = meta.sizes?.trainSize ?? trainSize;
+    testSize = meta.sizes?.testSize ?? testSize;
     run = createRun(config);
-    await loadCheckpointFile(path, run.model, { optimizer: run.optimizer });
+    await resumeStep(() => loadCheckpointFile(path, run.model, { optimizer: run.optimizer }));
     history = meta.history;
     startEpoch = meta.epoch;
     if (startEpoch >= config.epochs)
@@ -133,6 +151,14 @@ async function main(): Promise<void> {
       );
     log(`resuming from ${path} after epoch ${startEpoch}`);
   }
+  if (trainSize + testSize > AVAILABLE)
+    throw new UsageError(
+      `--train-size ${trainSize} and --test-size ${testSize} add up to more than the ${AVAILABLE} digits of the mnist package`,
+    );
+  if (config.batchSize > trainSize)
+    throw new UsageError(
+      `--batch-size ${config.batchSize} is larger than the ${trainSize} training digits (--train-size)`,
+    );
   const data = loadMnist({ trainSize, testSize, seed: config.seed });
   await mkdir(out, { recursive: true });
   log(
@@ -180,6 +206,7 @@ async function main(): Promise<void> {
           epoch: String(r.epoch),
           config: JSON.stringify(config),
           history: JSON.stringify(history),
+          sizes: JSON.stringify({ trainSize, testSize }),
         };
         await saveCheckpoint(resolve(out, CHECKPOINT), run.model, {
           optimizer: run.optimizer,
@@ -217,20 +244,33 @@ interface ResumeMeta {
   epoch: number;
   config: TrainConfig;
   history: EpochResult[];
+  /** Absent in checkpoints written before the sizes were saved. */
+  sizes?: { trainSize: number; testSize: number };
+}
+
+/** A library error while reading the checkpoint is the user's file: one line naming --resume. */
+async function resumeStep<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof TapegradError) throw new UsageError(`--resume: ${err.message}`);
+    throw err;
+  }
 }
 
 async function readResumeMeta(path: string): Promise<ResumeMeta> {
-  const { loadSafetensorsFile } = await import('@tapegrad/nn/node');
   const { metadata } = await loadSafetensorsFile(path);
   try {
     const epoch = Number(metadata.epoch);
     const config = { ...DEFAULT_CONFIG, ...(JSON.parse(metadata.config ?? '') as TrainConfig) };
     const history = JSON.parse(metadata.history ?? '[]') as EpochResult[];
     if (!Number.isInteger(epoch) || epoch < 1) throw new Error('bad epoch');
-    return { epoch, config, history };
+    if (metadata.sizes === undefined) return { epoch, config, history };
+    const sizes = JSON.parse(metadata.sizes) as { trainSize: number; testSize: number };
+    return { epoch, config, history, sizes };
   } catch {
     throw new UsageError(
-      `${path} is not a checkpoint of this training script (its metadata has no epoch, config and history)`,
+      `--resume: ${path} is not a checkpoint of this training script (its metadata has no epoch, config and history)`,
     );
   }
 }
@@ -249,6 +289,10 @@ async function writeOutputs(
       model.config.activation,
       conv2d(digits.x, model.conv.weight, model.conv.bias, { stride: model.config.stride }),
     ),
+  );
+  // Loaded here, not at the top: Vega takes longer to load than a usage error takes to print.
+  const { confusionMatrixPlot, featureMapsPlot, kernelsPlot, lossAccuracyPlot } = await import(
+    '../plots.js'
   );
   const files: [string, Promise<string>][] = [
     ['loss-accuracy.svg', lossAccuracyPlot(history)],
