@@ -87,7 +87,7 @@ describe('valueAndGrad and vjp', () => {
   test('vjp of matmul a=[2,3] b=[3,2]: one cotangent per argument', () => {
     const a = randn([2, 3], { dtype: 'float64', rng: new Rng(1) });
     const b = randn([3, 2], { dtype: 'float64', rng: new Rng(2) });
-    const [, back] = vjp(matmul, a, b);
+    const [, back] = vjp((x, y) => matmul(x!, y!), a, b);
     const [ga, gb] = back(tensor([1, 0, 0, 0], { shape: [2, 2], dtype: 'float64' }));
     // Cotangent e00: ga row 0 = b[:, 0], gb column 0 = a[0, :].
     expect(Array.from(ga!.data.slice(0, 3))).toEqual([b.data[0], b.data[2], b.data[4]]);

@@ -71,7 +71,7 @@ function sample(rng: Rng, sa: number[], sb: number[], tag = ''): SampleInput {
   return {
     label: `${tag}a=${show(sa)} b=${show(sb)}`,
     inputs: [uniform(rng, sa), uniform(rng, sb)],
-    fn: matmul,
+    fn: (a, b) => matmul(a!, b!),
     ref: refMatmul,
   };
 }
