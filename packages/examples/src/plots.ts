@@ -226,7 +226,7 @@ export function lossAccuracySpec(history: readonly HistoryRow[]): TopLevelSpec {
             type: 'quantitative',
             title: fraction ? 'test accuracy' : 'test accuracy (%)',
             scale: { zero: false },
-            axis: fraction ? { format: '.0%' } : {},
+            axis: fraction ? { format: '.1%' } : {},
           },
         },
       },
