@@ -181,7 +181,7 @@ describe('lossAccuracyPlot', () => {
     }
     expect(text).toContain('cross-entropy loss');
     expect(text).toContain('test accuracy');
-    expect(text).toEqual(expect.arrayContaining(['train', 'test', '90%']));
+    expect(text).toEqual(expect.arrayContaining(['train', 'test', '90.0%']));
     // A line per loss series and one for accuracy; a point per epoch on each.
     expect(markItems(svg, 'line')).toBe(3);
     expect(markItems(svg, 'symbol')).toBe(30);
