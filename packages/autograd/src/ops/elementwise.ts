@@ -85,6 +85,34 @@ function broadcastStrides(shape: readonly number[], of: readonly number[]): numb
   return shape.map((_, i) => (i < lead || of[i - lead] === 1 ? 0 : own[i - lead]!));
 }
 
+/**
+ * Merges neighbouring axes that both operands walk the same way (each stride equals the next
+ * axis's stride times its size, zeros included), so `[32,8,24,24] + [1,8,1,1]` runs as rows of
+ * 576 elements instead of rows of 24.
+ */
+function coalesce(
+  shape: readonly number[],
+  ta: number[],
+  tb: number[],
+): [number[], number[], number[]] {
+  const dims = [shape[0]!];
+  const sa = [ta[0]!];
+  const sb = [tb[0]!];
+  for (let i = 1; i < shape.length; i++) {
+    const k = dims.length - 1;
+    if (sa[k] === ta[i]! * shape[i]! && sb[k] === tb[i]! * shape[i]!) {
+      dims[k]! *= shape[i]!;
+      sa[k] = ta[i]!;
+      sb[k] = tb[i]!;
+    } else {
+      dims.push(shape[i]!);
+      sa.push(ta[i]!);
+      sb.push(tb[i]!);
+    }
+  }
+  return [dims, sa, sb];
+}
+
 function broadcastLoop(
   shape: readonly number[],
   a: Tensor,
@@ -92,9 +120,13 @@ function broadcastLoop(
   out: FloatArray,
   kernel: BinaryKernel,
 ): void {
+  const [dims, ta, tb] = coalesce(
+    shape,
+    broadcastStrides(shape, a.shape),
+    broadcastStrides(shape, b.shape),
+  );
+  shape = dims;
   const rank = shape.length;
-  const ta = broadcastStrides(shape, a.shape);
-  const tb = broadcastStrides(shape, b.shape);
   const inner = shape[rank - 1]!;
   const ia = ta[rank - 1]!;
   const ib = tb[rank - 1]!;
