@@ -4,14 +4,7 @@
  * the elements at a list of flat positions) and `put` (write into them); each is the other's vjp.
  */
 import { AxisError, DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
-import {
-  type Shape,
-  checkShape,
-  normalizeAxis,
-  sameShape,
-  sizeOf,
-  stridesOf,
-} from '../shape.js';
+import { type Shape, checkShape, normalizeAxis, sameShape, sizeOf, stridesOf } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor, arrayFor } from '../tensor.js';
 import { sumTo } from './reduce.js';
