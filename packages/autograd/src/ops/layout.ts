@@ -6,7 +6,7 @@
 import { AxisError, DTypeError, ShapeError, ValueError, fmtShape } from '../errors.js';
 import { type Shape, checkShape, normalizeAxis, sameShape, sizeOf, stridesOf } from '../shape.js';
 import { record } from '../tape.js';
-import { Tensor, arrayFor } from '../tensor.js';
+import { type FloatArray, Tensor, arrayFor } from '../tensor.js';
 import { sumTo } from './reduce.js';
 
 /**
@@ -89,25 +89,43 @@ export function permute(x: Tensor, axes: readonly number[]): Tensor {
   return record('permute', [x], new Tensor(out, shape), (gy) => [permute(gy, inverse)]);
 }
 
-/** `out[i] = src[offset(i)]` where the offset walks `shape` with the given source strides. */
+/**
+ * `out[i] = src[offset(i)]` where the offset walks `shape` with the given source strides. Axes
+ * the source walks contiguously are merged first, and a contiguous innermost run is one block
+ * copy, so a permute that keeps the last axis (or a broadcast of rows) copies whole rows.
+ */
 function gatherStrided(
-  src: ArrayLike<number>,
-  out: { [i: number]: number; length: number },
-  shape: readonly number[],
-  strides: readonly number[],
+  src: FloatArray,
+  out: FloatArray,
+  fullShape: readonly number[],
+  fullStrides: readonly number[],
 ): void {
-  const rank = shape.length;
   if (out.length === 0) return;
-  if (rank === 0) {
+  if (fullShape.length === 0) {
     out[0] = src[0]!;
     return;
   }
+  const shape = [fullShape[0]!];
+  const strides = [fullStrides[0]!];
+  for (let i = 1; i < fullShape.length; i++) {
+    const k = shape.length - 1;
+    if (strides[k] === fullStrides[i]! * fullShape[i]!) {
+      shape[k]! *= fullShape[i]!;
+      strides[k] = fullStrides[i]!;
+    } else {
+      shape.push(fullShape[i]!);
+      strides.push(fullStrides[i]!);
+    }
+  }
+  const rank = shape.length;
   const inner = shape[rank - 1]!;
   const is = strides[rank - 1]!;
   const idx = new Array<number>(rank).fill(0);
   let off = 0;
   for (let o = 0; o < out.length; o += inner) {
-    for (let j = 0; j < inner; j++) out[o + j] = src[off + j * is]!;
+    if (is === 1) out.set(src.subarray(off, off + inner), o);
+    else if (is === 0) out.fill(src[off]!, o, o + inner);
+    else for (let j = 0; j < inner; j++) out[o + j] = src[off + j * is]!;
     for (let ax = rank - 2; ax >= 0; ax--) {
       idx[ax]!++;
       off += strides[ax]!;
