@@ -14,6 +14,7 @@ import {
   maximum,
   mul,
   neg,
+  pow,
   reshape,
   sum,
   tensor,
@@ -211,5 +212,21 @@ describe('DESIGN.md pitfalls', () => {
     sum(a.matmul(b)).backward();
     expect(gradOf(b)).toEqual([[22], [26], [30]]);
     expect(reshape(a.grad!, [-1]).toArray()).toEqual(new Array(12).fill(1));
+  });
+});
+
+describe('pow at a zero base', () => {
+  test('d/da a^0 at a=[0,2] is [0,0], not NaN at 0 (a^0 is constant)', () => {
+    const a = t64([0, 2]);
+    sum(pow(a, 0)).backward();
+    expect(gradOf(a)).toEqual([0, 0]);
+  });
+
+  test('d/da a^b at a=0, b=[0,1,2] is [0,1,0]; second derivative of a^2 at 0 is 2', () => {
+    const a = t64([0, 0, 0]);
+    sum(pow(a, tensor([0, 1, 2], { dtype: 'float64' }))).backward();
+    expect(gradOf(a)).toEqual([0, 1, 0]);
+    const d2 = grad((x: Tensor) => sum(grad((y: Tensor) => sum(pow(y, 2)))(x) as Tensor));
+    expect((d2(t64([0])) as Tensor).toArray()).toEqual([2]);
   });
 });

@@ -352,13 +352,15 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
 }
 
 /**
- * `a ** b`. The cotangent of `b` is `gy a^b log a`; where `a = 0` it is taken as 0 (the limit
- * for `b > 0`), so a zero base does not turn into `0 * -inf = NaN`.
+ * `a ** b`. The cotangent of `a` is `gy b a^(b-1)`; where `b = 0` it is 0 (`a^0` is constant),
+ * so `0^0` does not turn into `0 * 0^-1 = NaN`. The cotangent of `b` is `gy a^b log a`; where
+ * `a = 0` it is taken as 0 (the limit for `b > 0`), so a zero base does not turn into
+ * `0 * -inf = NaN`.
  */
 export function pow(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('pow', a, b);
   return record('pow', [x, y], mapBinary('pow', x, y, powK), (gy, needs) => [
-    needs[0] ? mul(gy, mul(y, pow(x, sub(y, 1)))) : null,
+    needs[0] ? where(eq(y, 0), 0, mul(gy, mul(y, pow(x, sub(y, 1))))) : null,
     needs[1] ? where(eq(x, 0), 0, mul(gy, mul(pow(x, y), log(where(eq(x, 0), 1, x))))) : null,
   ]);
 }
