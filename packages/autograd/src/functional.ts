@@ -143,7 +143,8 @@ export function grad<F extends Fn>(
   f: F,
   options: GradOptions = {},
 ): (...args: Parameters<F>) => Grads {
-  return (...args) => valueAndGrad(f, options)(...args)[1];
+  const run = valueAndGradAs('grad', f, options);
+  return (...args) => run(...args)[1];
 }
 
 /** Like `grad`, but also returns the function's value: `[value, gradients]`. */
@@ -151,10 +152,19 @@ export function valueAndGrad<F extends Fn>(
   f: F,
   options: GradOptions = {},
 ): (...args: Parameters<F>) => [Tensor, Grads] {
+  return valueAndGradAs('valueAndGrad', f, options);
+}
+
+/** `valueAndGrad` whose errors name `op`, the function the user called. */
+function valueAndGradAs<F extends Fn>(
+  op: string,
+  f: F,
+  options: GradOptions,
+): (...args: Parameters<F>) => [Tensor, Grads] {
   return (...args) => {
-    const p = prepare('grad', args, options.argnums);
-    const y = evaluate('grad', f, p);
-    scalarCheck('grad', y);
+    const p = prepare(op, args, options.argnums);
+    const y = evaluate(op, f, p);
+    scalarCheck(op, y);
     const gs = sweep(y, ones(y.shape, { dtype: y.dtype }), p);
     return [p.nested ? y : y.detach(), shapeResult(gs, options.argnums)];
   };

@@ -39,6 +39,7 @@ import {
   tensor,
   transpose,
   unfold,
+  valueAndGrad,
   vjp,
   where,
   zeros,
@@ -659,6 +660,19 @@ describe('functional API', () => {
     expectError(() => grad((k: number) => f64([k]))(1 as never), GradientError, {
       op: 'grad',
       arg: 'args',
+    });
+  });
+
+  test('valueAndGrad errors name valueAndGrad, not grad', () => {
+    expectError(() => valueAndGrad((x: Tensor) => mul(x, 2))(f64([2])), GradientError, {
+      op: 'valueAndGrad',
+      arg: 'f',
+      actual: '[2]',
+    });
+    const f = (x: Tensor, k: number): Tensor => sum(mul(x, k));
+    expectError(() => valueAndGrad(f, { argnums: 1 })(f64([2]), 3), GradientError, {
+      op: 'valueAndGrad',
+      arg: 'args[1]',
     });
   });
 
