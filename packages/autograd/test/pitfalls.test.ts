@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import {
   type Tensor,
   add,
+  concat,
   div,
   eq,
   exp,
@@ -228,5 +229,18 @@ describe('pow at a zero base', () => {
     expect(gradOf(a)).toEqual([0, 1, 0]);
     const d2 = grad((x: Tensor) => sum(grad((y: Tensor) => sum(pow(y, 2)))(x) as Tensor));
     expect((d2(t64([0])) as Tensor).toArray()).toEqual([2]);
+  });
+});
+
+describe('concat records its own list of inputs', () => {
+  test("pushing onto the caller's array after concat does not change the recorded inputs", () => {
+    const a = t64([1, 2]);
+    const b = t64([3]);
+    const parts = [a, b];
+    const y = concat(parts);
+    parts.push(t64([4]));
+    sum(mul(y, tensor([1, 2, 3], { dtype: 'float64' }))).backward();
+    expect(gradOf(a)).toEqual([1, 2]);
+    expect(gradOf(b)).toEqual([3]);
   });
 });

@@ -316,7 +316,8 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
       out.set(t.data.subarray(o * block, (o + 1) * block), o * total + offset);
     offset += block;
   }
-  return record('concat', xs, new Tensor(out, shape), (gy, needs) => {
+  // A copy of the list: the tape must not see tensors the caller pushes onto its array later.
+  return record('concat', [...xs], new Tensor(out, shape), (gy, needs) => {
     let start = 0;
     return sizes.map((s, i) => {
       const r: SliceRange[] = shape.map(() => null);
