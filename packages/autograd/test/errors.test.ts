@@ -290,6 +290,15 @@ describe('reshape with -1', () => {
     });
   });
 
+  test('shape=[-1,-2] throws ValueError showing the shape as given (the -1 not shown as 0)', () => {
+    expectError(() => reshape(f32([6]), [-1, -2]), ValueError, {
+      op: 'reshape',
+      arg: 'shape',
+      actual: '[-1,-2]',
+      message: 'reshape: shape must hold non-negative integer sizes (or one -1), got [-1,-2]',
+    });
+  });
+
   test('shape=[-2,3] throws ValueError', () => {
     expectError(() => reshape(f32([2, 3]), [-2, 3]), ValueError, { op: 'reshape', arg: 'shape' });
   });

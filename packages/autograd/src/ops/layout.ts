@@ -31,11 +31,15 @@ function resolveShape(x: Tensor, shape: Shape): number[] {
       `shape ${fmtShape(shape)} has more than one -1`,
     );
   }
-  checkShape(
-    'reshape',
-    'shape',
-    shape.map((d) => (d === -1 ? 0 : d)),
-  );
+  if (shape.some((d) => d !== -1 && (!Number.isInteger(d) || d < 0))) {
+    throw new ValueError(
+      'reshape',
+      'shape',
+      'non-negative integer sizes and at most one -1',
+      fmtShape(shape),
+      `shape must hold non-negative integer sizes (or one -1), got ${fmtShape(shape)}`,
+    );
+  }
   const known = shape.reduce((n, d) => (d === -1 ? n : n * d), 1);
   const out = [...shape];
   if (free.length === 1) {
