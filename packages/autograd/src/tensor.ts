@@ -433,6 +433,20 @@ export function arange(
   options: CreateOptions = {},
 ): Tensor {
   const [lo, hi] = stop === undefined ? [0, start] : [start, stop];
+  for (const [arg, v] of [
+    ['start', start],
+    ['stop', stop ?? 0],
+  ] as const) {
+    if (!Number.isFinite(v)) {
+      throw new ValueError(
+        'arange',
+        arg,
+        'a finite number',
+        String(v),
+        `${arg} must be finite, got ${v}`,
+      );
+    }
+  }
   if (step === 0 || !Number.isFinite(step)) {
     throw new ValueError(
       'arange',

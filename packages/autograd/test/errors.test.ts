@@ -370,6 +370,20 @@ describe('non-integer or negative sizes', () => {
     expectError(() => slice(f32([4]), [[0.5, 2]]), ValueError, { op: 'slice', arg: 'ranges[0]' });
   });
 
+  test.each([
+    ['arange(Infinity)', () => arange(Infinity), 'start', 'Infinity'],
+    ['arange(NaN)', () => arange(NaN), 'start', 'NaN'],
+    ['arange(0, -Infinity, -1)', () => arange(0, -Infinity, -1), 'stop', '-Infinity'],
+  ] as const)('%s throws ValueError naming the bound', (_, fn, arg, actual) => {
+    expectError(fn, ValueError, {
+      op: 'arange',
+      arg,
+      expected: 'a finite number',
+      actual,
+      message: `arange: ${arg} must be finite, got ${actual}`,
+    });
+  });
+
   test('arange step=0 throws ValueError', () => {
     expectError(() => arange(0, 3, 0), ValueError, { op: 'arange', arg: 'step', actual: '0' });
   });
