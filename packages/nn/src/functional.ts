@@ -278,7 +278,16 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
  * A dense layer: `x W^T + b` for `x` `[..., in]`, `weight` `[out, in]`, `bias` `[out]`.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  if (weight.ndim !== 2 || x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1]) {
+  if (weight.ndim !== 2) {
+    throw new ShapeError(
+      'linear',
+      'weight',
+      '[out, in]',
+      fmtShape(weight.shape),
+      `weight must be [out, in], got ${fmtShape(weight.shape)}`,
+    );
+  }
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== weight.shape[1]) {
     throw new ShapeError(
       'linear',
       'x',

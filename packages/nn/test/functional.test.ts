@@ -662,6 +662,16 @@ describe('mse, linear, flatten', () => {
     });
   });
 
+  it('linear throws naming weight for a 1-D weight w=[4] (not x, not "[..., undefined]")', () => {
+    const err = expectThrows(() => linear(randT([2, 4], 0), randT([4], 1)), ShapeError, {
+      op: 'linear',
+      arg: 'weight',
+      expected: '[out, in]',
+      actual: '[4]',
+    });
+    expect(err.message).toBe('linear: weight must be [out, in], got [4]');
+  });
+
   it('linear throws for a bias [4] with w=[5,4]', () => {
     expectThrows(() => linear(randT([2, 4], 0), randT([5, 4], 1), randT([4], 2)), ShapeError, {
       op: 'linear',
