@@ -4,6 +4,7 @@
  * from the primitives' vjps, so the formulas here are the whole story.
  */
 import {
+  DTypeError,
   type Pair,
   ShapeError,
   type Tensor,
@@ -39,6 +40,13 @@ export interface Conv2dOptions {
   dilation?: Pair;
   /** Only 1 is supported. */
   groups?: number;
+}
+
+/** Throws unless `t` (argument `arg`) has the dtype of the input `x`. */
+function checkDType(op: string, arg: string, t: Tensor, x: Tensor): void {
+  if (t.dtype !== x.dtype) {
+    throw new DTypeError(op, arg, x.dtype, t.dtype, `${arg} is ${t.dtype}, the input ${x.dtype}`);
+  }
 }
 
 function pairOf(v: Pair | undefined, fallback: number): [number, number] {
@@ -111,6 +119,8 @@ export function conv2d(
       `bias must be [${cout}] for weight ${fmtShape(weight.shape)}, got ${fmtShape(bias.shape)}`,
     );
   }
+  checkDType('conv2d', 'weight', weight, x);
+  if (bias) checkDType('conv2d', 'bias', bias, x);
   const cols = unfold(x, {
     kernelSize: [kh, kw],
     stride: pairOf(options.stride, 1),
@@ -305,6 +315,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
       `bias must be [${weight.shape[0]}] for weight ${fmtShape(weight.shape)}, got ${fmtShape(bias.shape)}`,
     );
   }
+  checkDType('linear', 'weight', weight, x);
+  if (bias) checkDType('linear', 'bias', bias, x);
   const y = matmul(x, weight, { transB: true });
   return bias ? add(y, bias) : y;
 }

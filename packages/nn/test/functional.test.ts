@@ -4,6 +4,7 @@
  * cases (large logits, saturated sigmoid and tanh).
  */
 import {
+  DTypeError,
   ShapeError,
   type Tensor,
   ValueError,
@@ -733,5 +734,34 @@ describe('second order and large inputs', () => {
     );
     expect(report.checked).toBe(8);
     expect(report.ok, JSON.stringify(report.worst)).toBe(true);
+  });
+});
+
+describe('dtype checks name the layer op, not matmul or add', () => {
+  const x32 = randT([1, 1, 4, 4], 1).astype('float32');
+  const w32 = randT([2, 1, 3, 3], 2).astype('float32');
+  it.each([
+    ['conv2d weight', () => conv2d(x32, randT([2, 1, 3, 3], 2)), 'conv2d', 'weight'],
+    ['conv2d bias', () => conv2d(x32, w32, randT([2], 3)), 'conv2d', 'bias'],
+    [
+      'linear weight',
+      () => linear(randT([2, 4], 4).astype('float32'), randT([3, 4], 5)),
+      'linear',
+      'weight',
+    ],
+    [
+      'linear bias',
+      () =>
+        linear(
+          randT([2, 4], 4).astype('float32'),
+          randT([3, 4], 5).astype('float32'),
+          randT([3], 6),
+        ),
+      'linear',
+      'bias',
+    ],
+  ] as const)('%s float64 with a float32 input throws DTypeError', (_, fn, op, arg) => {
+    const err = expectThrows(fn, DTypeError, { op, arg, expected: 'float32', actual: 'float64' });
+    expect(err.message).toBe(`${op}: ${arg} is float64, the input float32`);
   });
 });
