@@ -3,7 +3,7 @@
  * primitive ops, each with its vjp.
  */
 export * from './errors.js';
-export { type Shape, sizeOf, broadcastShapes } from './shape.js';
+export { type Shape, sizeOf, broadcastShapes, normalizeAxis } from './shape.js';
 export { Rng, defaultRng, manualSeed } from './random.js';
 export { type Logger, getLogger, setLogger } from './logger.js';
 export {

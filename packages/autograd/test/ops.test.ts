@@ -148,6 +148,7 @@ const NOT_PRIMITIVES = new Set([
   'fmtShape',
   'sizeOf',
   'broadcastShapes',
+  'normalizeAxis',
   'manualSeed',
   'defaultRng',
   'getLogger',

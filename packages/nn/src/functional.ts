@@ -22,6 +22,7 @@ import {
   mean,
   mul,
   neg,
+  normalizeAxis,
   pad,
   reshape,
   sub,
@@ -321,9 +322,17 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   return bias ? add(y, bias) : y;
 }
 
-/** Keeps the axes before `startAxis` and joins the rest: `[N, C, H, W] -> [N, C*H*W]`. */
+/**
+ * Keeps the axes before `startAxis` and joins the rest: `[N, C, H, W] -> [N, C*H*W]`.
+ * `startAxis` must be an axis of `x` (negative counts from the end); a scalar flattens to `[1]`
+ * with `startAxis = 0`. An empty batch stays empty: `[0, C, H, W] -> [0, C*H*W]`.
+ */
 export function flatten(x: Tensor, startAxis = 1): Tensor {
-  return reshape(x, [...x.shape.slice(0, startAxis), -1]);
+  const start =
+    x.ndim === 0 && startAxis === 0 ? 0 : normalizeAxis('flatten', startAxis, x.ndim, 'startAxis');
+  // The joined size is computed, not left to a -1: a -1 cannot be inferred when a kept axis is 0.
+  const joined = x.shape.slice(start).reduce((n, d) => n * d, 1);
+  return reshape(x, [...x.shape.slice(0, start), joined]);
 }
 
 /** Class indices (a tensor of integer values, or numbers) or probability rows `[N, K]`. */

@@ -4,6 +4,7 @@
  * cases (large logits, saturated sigmoid and tanh).
  */
 import {
+  AxisError,
   DTypeError,
   ShapeError,
   type Tensor,
@@ -12,6 +13,7 @@ import {
   mul,
   sum,
   tensor,
+  zeros,
 } from '@tapegrad/autograd';
 import {
   avgPool2d,
@@ -690,6 +692,33 @@ describe('mse, linear, flatten', () => {
     expect(flatten(x, 2).shape).toEqual([2, 3, 20]);
     expectGradOk((t) => flatten(t!), [randT([2, 2, 2, 2], 72)]);
   });
+});
+
+describe('flatten edge cases', () => {
+  it('flatten of an empty batch [0,3,4] -> [0,12] (a -1 cannot be inferred there)', () => {
+    expect(flatten(zeros([0, 3, 4])).shape).toEqual([0, 12]);
+    expect(flatten(zeros([2, 0, 4])).shape).toEqual([2, 0]);
+  });
+
+  it('flatten startAxis -1 of [2,3,4] keeps the shape; a scalar with startAxis 0 gives [1]', () => {
+    expect(flatten(zeros([2, 3, 4]), -1).shape).toEqual([2, 3, 4]);
+    expect(flatten(zeros([]), 0).shape).toEqual([1]);
+  });
+
+  it.each([
+    [[2, 3], 2],
+    [[4], 1],
+    [[2, 3], -3],
+  ] as const)(
+    'flatten x=%j startAxis=%d throws AxisError (was a silent reshape)',
+    (shape, axis) => {
+      expectThrows(() => flatten(zeros(shape), axis), AxisError, {
+        op: 'flatten',
+        arg: 'startAxis',
+        actual: String(axis),
+      });
+    },
+  );
 });
 
 describe('second order and large inputs', () => {
