@@ -251,18 +251,15 @@ export function tanh(x: Tensor): Tensor {
  * maximum, so large inputs do not overflow. Detaching `m` changes no gradient: the shift cancels.
  */
 export function logsumexp(x: Tensor, axis = -1, keepdims = false): Tensor {
-  const m = max(x, axis, true).detach();
-  const lse = add(log(sum(exp(sub(x, m)), axis, true)), m);
+  const ax = normalizeAxis('logsumexp', axis, x.ndim);
+  const m = max(x, ax, true).detach();
+  const lse = add(log(sum(exp(sub(x, m)), ax, true)), m);
   return keepdims
     ? lse
     : reshape(
         lse,
-        lse.shape.filter((_, i) => i !== normAxis(axis, x.ndim)),
+        lse.shape.filter((_, i) => i !== ax),
       );
-}
-
-function normAxis(axis: number, rank: number): number {
-  return axis < 0 ? axis + rank : axis;
 }
 
 /**
@@ -271,8 +268,9 @@ function normAxis(axis: number, rank: number): number {
  * relative in float32 for logits near 1e4).
  */
 export function softmax(x: Tensor, axis = -1): Tensor {
-  const e = exp(sub(x, max(x, axis, true).detach()));
-  return div(e, sum(e, axis, true));
+  const ax = normalizeAxis('softmax', axis, x.ndim);
+  const e = exp(sub(x, max(x, ax, true).detach()));
+  return div(e, sum(e, ax, true));
 }
 
 /**
@@ -281,8 +279,9 @@ export function softmax(x: Tensor, axis = -1): Tensor {
  * `softmax`); the shift changes no gradient.
  */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  const shifted = sub(x, max(x, axis, true).detach());
-  return sub(shifted, log(sum(exp(shifted), axis, true)));
+  const ax = normalizeAxis('logSoftmax', axis, x.ndim);
+  const shifted = sub(x, max(x, ax, true).detach());
+  return sub(shifted, log(sum(exp(shifted), ax, true)));
 }
 
 /**

@@ -794,3 +794,13 @@ describe('dtype checks name the layer op, not matmul or add', () => {
     expect(err.message).toBe(`${op}: ${arg} is float64, the input float32`);
   });
 });
+
+describe('softmax family: axis errors name the op called', () => {
+  it.each([
+    ['softmax', (x: Tensor) => softmax(x, 2)],
+    ['logSoftmax', (x: Tensor) => logSoftmax(x, -3)],
+    ['logsumexp', (x: Tensor) => logsumexp(x, 2)],
+  ] as const)('%s of x=[2,3] with an out-of-range axis throws AxisError naming it', (op, fn) => {
+    expectThrows(() => fn(zeros([2, 3])), AxisError, { op, arg: 'axis' });
+  });
+});
