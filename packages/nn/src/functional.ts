@@ -9,6 +9,7 @@ import {
   ShapeError,
   type Tensor,
   ValueError,
+  abs,
   add,
   div,
   exp,
@@ -17,6 +18,7 @@ import {
   ge,
   gt,
   log,
+  lt,
   matmul,
   max,
   mean,
@@ -249,10 +251,13 @@ export function tanh(x: Tensor): Tensor {
 /**
  * `log(sum(exp(x)))` over `axis`, computed as `m + log(sum(exp(x - m)))` with `m` the (detached)
  * maximum, so large inputs do not overflow. Detaching `m` changes no gradient: the shift cancels.
+ * An infinite maximum shifts by 0 instead (`inf - inf` would be NaN), so a row of `-inf` gives
+ * `-inf` and a row holding `+inf` gives `+inf`.
  */
 export function logsumexp(x: Tensor, axis = -1, keepdims = false): Tensor {
   const ax = normalizeAxis('logsumexp', axis, x.ndim);
-  const m = max(x, ax, true).detach();
+  const top = max(x, ax, true).detach();
+  const m = where(lt(abs(top), Infinity), top, 0);
   const lse = add(log(sum(exp(sub(x, m)), ax, true)), m);
   return keepdims
     ? lse

@@ -804,3 +804,10 @@ describe('softmax family: axis errors name the op called', () => {
     expectThrows(() => fn(zeros([2, 3])), AxisError, { op, arg: 'axis' });
   });
 });
+
+describe('logsumexp with an infinite maximum', () => {
+  it('rows [-inf,-inf], [inf,1], [1,-inf] give [-inf, inf, 1], not NaN', () => {
+    const x = tensor([-Infinity, -Infinity, Infinity, 1, 1, -Infinity], { shape: [3, 2], ...f64 });
+    expect(Array.from(logsumexp(x).data)).toEqual([-Infinity, Infinity, 1]);
+  });
+});
