@@ -38,8 +38,26 @@ export function fans(shape: Shape): [number, number] {
   return [shape[1]! * receptive, shape[0]! * receptive];
 }
 
+const KINDS: readonly InitKind[] = [
+  'kaimingUniform',
+  'kaimingNormal',
+  'xavierUniform',
+  'xavierNormal',
+  'zeros',
+];
+
 /** A new parameter of `shape` initialised by `kind`. */
 export function initParameter(shape: Shape, kind: InitKind, options: InitOptions = {}): Parameter {
+  if (!KINDS.includes(kind)) {
+    // Otherwise an unknown name (say 'xavier') would silently draw Xavier-normal weights.
+    throw new ValueError(
+      'init',
+      'kind',
+      KINDS.join(', '),
+      String(kind),
+      `unknown init kind ${String(kind)}; expected one of ${KINDS.join(', ')}`,
+    );
+  }
   const dtype = options.dtype ?? 'float32';
   const n = shape.reduce((a, b) => a * b, 1);
   const data = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);

@@ -40,6 +40,14 @@ function moments(d: ArrayLike<number>): {
 }
 
 describe('initialisation', () => {
+  it('an unknown kind throws ValueError instead of drawing Xavier-normal weights', () => {
+    expectThrows(() => initParameter([4, 3], 'xavier' as InitKind), ValueError, {
+      op: 'init',
+      arg: 'kind',
+      actual: 'xavier',
+    });
+  });
+
   it('fans of [64,32,3,3] are [288, 576]; of [10,20] are [20, 10]', () => {
     expect(fans([64, 32, 3, 3])).toEqual([288, 576]);
     expect(fans([10, 20])).toEqual([20, 10]);
