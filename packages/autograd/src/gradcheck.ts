@@ -33,7 +33,7 @@ export interface GradCheckOptions {
 }
 
 export interface GradCheckEntry {
-  /** The input's position among the arguments. */
+  /** The input's position among the arguments, or -1 for a random direction (all inputs). */
   input: number;
   /** The flat index of the element, or -1 for a random direction. */
   index: number;

@@ -105,8 +105,9 @@ export function loadCheckpoint(
     try {
       opt.loadStateDict({ kind: opt.kind, step, buffers: state });
     } catch (err) {
-      // The optimizer validates its buffers (names, sizes, dtypes); report that as a checkpoint
-      // problem, naming the same buffer. Nothing has been written to the module yet.
+      // The optimizer validates its buffers (names and sizes; int32 ones were refused above);
+      // report that as a checkpoint problem, naming the same buffer. Nothing has been written to
+      // the module yet.
       if (!(err instanceof TapegradError)) throw err;
       throw new CheckpointError(
         'loadCheckpoint',
