@@ -43,7 +43,9 @@ export function activate(kind: Activation, x: Tensor): Tensor {
  *
  * @example
  * const model = new PaperCNN({ filters: 8, hidden: [128], seed: 1 });
- * const loss = model.loss(images, labels); // images [N, 1, 28, 28]
+ * const images = randn([4, 1, 28, 28]); // [N, 1, 28, 28]
+ * const loss = model.loss(images, [3, 1, 4, 1]); // one class index per image
+ * loss.backward(); // model.conv.weight.grad is now set
  */
 export class PaperCNN extends Module {
   readonly config: PaperCNNConfig;

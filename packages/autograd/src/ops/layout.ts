@@ -206,7 +206,8 @@ export type SliceRange = null | readonly [number, number] | readonly [number, nu
  * Cuts a block out of `x`, one range per leading axis (missing trailing axes are kept whole).
  *
  * @example
- * x.slice([null, [1, 3]]) // columns 1 and 2 of every row
+ * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+ * x.slice([null, [1, 3]]); // columns 1 and 2 of every row: [[2, 3], [5, 6]]
  */
 export function slice(x: Tensor, ranges: readonly SliceRange[]): Tensor {
   if (ranges.length > x.ndim) {

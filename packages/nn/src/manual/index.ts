@@ -7,7 +7,14 @@
  * @example
  * ```ts
  * const config = resolvePaperCNNConfig({ inputSize: 8, kernelSize: 3, filters: 2, classes: 3 });
- * const forward = manualForward(config, params, x); // x: [N, 1, 8, 8]
+ * const params = Object.fromEntries(
+ *   Object.entries(paperCNNParameterShapes(config)).map(([name, shape]) => {
+ *     const data = Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, Math.random);
+ *     return [name, { data, shape }];
+ *   }),
+ * );
+ * const x = { data: new Float64Array(2 * 8 * 8).fill(0.5), shape: [2, 1, 8, 8] }; // N = 2
+ * const forward = manualForward(config, params, x);
  * const { loss, grads } = manualBackward(config, params, forward, [0, 2]);
  * const next = sgdStep(params, grads, 0.1);
  * ```
