@@ -10,6 +10,7 @@ import { GradientError, fmtShape } from './errors.js';
 import { type Vjp, enableGrad, isGradEnabled, noGrad, record, runBackward } from './tape.js';
 import { Tensor, checkCotangentShape, ones, zerosLike } from './tensor.js';
 
+/** Options of `grad` and `valueAndGrad`. */
 export interface GradOptions {
   /**
    * Which arguments to differentiate: one index (the result is one tensor) or a list (a list of
@@ -198,6 +199,7 @@ export interface CustomVjpContext {
   needs: readonly boolean[];
 }
 
+/** A hand-written vjp for `customVjp`: one cotangent (or `null`) per input. */
 export type CustomRule = (gy: Tensor, ctx: CustomVjpContext) => readonly (Tensor | null)[];
 
 /**

@@ -15,6 +15,7 @@ import { grad } from './functional.js';
 import { mul } from './ops/elementwise.js';
 import { sum } from './ops/reduce.js';
 
+/** Options of `gradCheck`; every field has a default. */
 export interface GradCheckOptions {
   /** Step of the central difference; default 1e-6. */
   eps?: number;
@@ -32,12 +33,15 @@ export interface GradCheckOptions {
   seed?: number;
 }
 
+/** One compared entry: an element (mode `full`) or a random direction (mode `random`). */
 export interface GradCheckEntry {
   /** The input's position among the arguments, or -1 for a random direction (all inputs). */
   input: number;
   /** The flat index of the element, or -1 for a random direction. */
   index: number;
+  /** The central finite difference. */
   numeric: number;
+  /** Autograd's value. */
   analytic: number;
   /** `|numeric - analytic|`. */
   error: number;
@@ -45,12 +49,15 @@ export interface GradCheckEntry {
   score: number;
 }
 
+/** What `gradCheck` returns. */
 export interface GradCheckReport {
+  /** Whether every entry scored at most 1. */
   ok: boolean;
   /** The entry with the highest score. */
   worst: GradCheckEntry | null;
   /** How many entries were compared. */
   checked: number;
+  /** Conditions that weaken the check (float32 inputs); also sent to the logger. */
   warnings: string[];
 }
 

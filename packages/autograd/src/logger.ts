@@ -10,6 +10,7 @@ export interface Logger {
 const silent: Logger = { debug() {}, warn() {} };
 let current: Logger = silent;
 
+/** The logger in use: the silent one unless `setLogger` installed another. */
 export function getLogger(): Logger {
   return current;
 }

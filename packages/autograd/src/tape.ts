@@ -18,6 +18,10 @@ import type { Tensor } from './tensor.js';
 import { add } from './ops/elementwise.js';
 import { sumTo } from './ops/reduce.js';
 
+/**
+ * An op's vector-Jacobian product: from the output cotangent `gy`, one cotangent per input, or
+ * `null` where `needs[i]` is false or the input gets no gradient.
+ */
 export type Vjp = (gy: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[];
 
 /** What an op result remembers: the op, its inputs and its vjp. */
@@ -66,6 +70,7 @@ export function setDebug(enabled: boolean): void {
   debugMode = enabled;
 }
 
+/** Whether debug mode (`setDebug`) is on. */
 export function isDebug(): boolean {
   return debugMode;
 }
@@ -120,6 +125,7 @@ function userStack(): string | undefined {
   return (user ?? lines[0])?.trim().replace(/^at /, '');
 }
 
+/** Options of `Tensor.backward`. */
 export interface BackwardOptions {
   /** Record the backward sweep itself, so its results can be differentiated again. */
   createGraph?: boolean;

@@ -9,7 +9,9 @@ import { type MatmulOptions, matmul } from './ops/matmul.js';
 import { type FoldOptions, type WindowOptions, fold, unfold } from './ops/window.js';
 import { gather, scatterAdd } from './ops/indexing.js';
 
+/** The element type of a tensor: `float32` (the default) or `float64` (for gradient checks). */
 export type DType = 'float32' | 'float64';
+/** The typed array behind a tensor's `data`. */
 export type FloatArray = Float32Array | Float64Array;
 /** A nested array of numbers, as `toArray()` returns and `tensor()` takes. */
 export type NestedArray = number | NestedArray[];
@@ -260,9 +262,13 @@ export function checkCotangentShape(op: string, y: Tensor, gy: Tensor): void {
   }
 }
 
+/** Options of `tensor()`. */
 export interface TensorOptions {
+  /** The shape of a flat input; default one axis (nested arrays give their own). */
   shape?: Shape;
+  /** Default: `float64` for a `Float64Array`, else `float32`. */
   dtype?: DType;
+  /** Default false. */
   requiresGrad?: boolean;
 }
 
@@ -388,8 +394,11 @@ function formatNested(data: FloatArray, shape: Shape): string {
   return rec(0, 0);
 }
 
+/** Options of the constructors `zeros`, `ones`, `full`, `arange`, `eye`. */
 export interface CreateOptions {
+  /** Default `float32`. */
   dtype?: DType;
+  /** Default false. */
   requiresGrad?: boolean;
 }
 
@@ -408,10 +417,12 @@ function filled(op: string, shape: Shape, value: number, options: CreateOptions)
   return new Tensor(data, shape, options.requiresGrad ?? false);
 }
 
+/** A tensor of `shape` filled with 0. */
 export function zeros(shape: Shape, options: CreateOptions = {}): Tensor {
   return filled('zeros', shape, 0, options);
 }
 
+/** A tensor of `shape` filled with 1. */
 export function ones(shape: Shape, options: CreateOptions = {}): Tensor {
   return filled('ones', shape, 1, options);
 }
@@ -421,6 +432,7 @@ export function zerosLike(like: Tensor): Tensor {
   return full(like.shape, 0, { dtype: like.dtype });
 }
 
+/** `ones` with the shape and dtype of `like`. */
 export function onesLike(like: Tensor): Tensor {
   return full(like.shape, 1, { dtype: like.dtype });
 }
@@ -472,7 +484,9 @@ export function eye(n: number, m = n, options: CreateOptions = {}): Tensor {
   return t;
 }
 
+/** Options of `rand` and `randn`. */
 export interface RandomOptions extends CreateOptions {
+  /** The generator to draw from; default the seeded default generator (`manualSeed`). */
   rng?: Rng;
 }
 

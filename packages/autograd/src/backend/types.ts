@@ -6,6 +6,7 @@
  */
 export type FloatArray = Float32Array | Float64Array;
 
+/** The arguments of `Backend.matmul`: dense row-major matrices, `out` written in full. */
 export interface MatmulArgs {
   /** `batch` matrices of `[m, k]`, or `[k, m]` when `transA`. */
   a: FloatArray;
@@ -41,7 +42,9 @@ export interface WindowGeometry {
   ow: number;
 }
 
+/** The kernels an op runs on; see `setBackend`. */
 export interface Backend {
+  /** A short name for messages and benchmarks, e.g. `js` or `wasm`. */
   readonly name: string;
   /** `out[b] = op(a[b]) @ op(b[b])` for each of `batch` matrices, `op` a transpose or not. */
   matmul(args: MatmulArgs): void;

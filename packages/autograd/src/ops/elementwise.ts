@@ -293,25 +293,30 @@ export function astype(x: Tensor, dtype: DType): Tensor {
   return record('astype', [x], new Tensor(out, x.shape), (gy) => [astype(gy, from)]);
 }
 
+/** `-x`. */
 export function neg(x: Tensor): Tensor {
   return record('neg', [x], mapUnary(x, negK), (gy) => [neg(gy)]);
 }
 
+/** `e^x`. */
 export function exp(x: Tensor): Tensor {
   const y = mapUnary(x, expK);
   // Saved: the output, since exp' = exp.
   return record('exp', [x], y, (gy) => [mul(gy, y)]);
 }
 
+/** The natural logarithm; `-inf` at 0 and NaN below. */
 export function log(x: Tensor): Tensor {
   return record('log', [x], mapUnary(x, logK), (gy) => [div(gy, x)]);
 }
 
+/** The square root; its gradient at 0 is `inf`. */
 export function sqrt(x: Tensor): Tensor {
   const y = mapUnary(x, sqrtK);
   return record('sqrt', [x], y, (gy) => [div(gy, mul(y, 2))]);
 }
 
+/** `|x|`; its gradient at 0 is taken as 0. */
 export function abs(x: Tensor): Tensor {
   // The derivative at 0 is taken as 0 (the sign function).
   return record('abs', [x], mapUnary(x, absK), (gy) => [mul(gy, sign(x))]);
@@ -322,11 +327,19 @@ function sign(x: Tensor): Tensor {
   return mapUnary(x, signK);
 }
 
+/**
+ * `a + b` with NumPy broadcasting; a number is a constant of the other operand's dtype. Like
+ * every binary op, both operands must have one dtype.
+ *
+ * @example
+ * add(tensor([[1, 2], [3, 4]]), tensor([10, 20])); // [[11, 22], [13, 24]]
+ */
 export function add(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('add', a, b);
   return record('add', [x, y], mapBinary('add', x, y, addK), (gy) => [gy, gy]);
 }
 
+/** `a - b` with broadcasting (see `add`). */
 export function sub(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('sub', a, b);
   return record('sub', [x, y], mapBinary('sub', x, y, subK), (gy, needs) => [
@@ -335,6 +348,7 @@ export function sub(a: TensorLike, b: TensorLike): Tensor {
   ]);
 }
 
+/** `a * b`, element-wise with broadcasting (see `add`; `matmul` is the matrix product). */
 export function mul(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('mul', a, b);
   return record('mul', [x, y], mapBinary('mul', x, y, mulK), (gy, needs) => [
@@ -343,6 +357,7 @@ export function mul(a: TensorLike, b: TensorLike): Tensor {
   ]);
 }
 
+/** `a / b` with broadcasting (see `add`). */
 export function div(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('div', a, b);
   return record('div', [x, y], mapBinary('div', x, y, divK), (gy, needs) => [

@@ -46,8 +46,11 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   return matmulT(a, b, options.transA ?? false, options.transB ?? false, 'matmul');
 }
 
+/** Options of `matmul`. */
 export interface MatmulOptions {
+  /** Multiply by the transpose of `a`'s last two axes; default false. */
   transA?: boolean;
+  /** Multiply by the transpose of `b`'s last two axes; default false. */
   transB?: boolean;
 }
 

@@ -9,6 +9,7 @@ import { type FloatArray, Tensor, arrayFor } from '../tensor.js';
 import { div } from './elementwise.js';
 import { broadcastTo, put, reshape } from './layout.js';
 
+/** An axis, a list of axes (negative counts from the end), or `null`/`undefined` for all. */
 export type Axis = number | readonly number[] | null | undefined;
 
 interface Reduction {

@@ -11,9 +11,12 @@ import { type WindowGeometry, getBackend } from '../backend/index.js';
 import { record } from '../tape.js';
 import { Tensor, arrayFor } from '../tensor.js';
 
+/** One size for both spatial axes, or `[height, width]`. */
 export type Pair = number | readonly [number, number];
 
+/** The window geometry of `unfold` and `fold`. */
 export interface WindowOptions {
+  /** `[kH, kW]` of the window. */
   kernelSize: Pair;
   /** Default 1. */
   stride?: Pair;
@@ -23,6 +26,7 @@ export interface WindowOptions {
   dilation?: Pair;
 }
 
+/** `fold`'s options: the window geometry and the size of the image to rebuild. */
 export interface FoldOptions extends WindowOptions {
   /** `[H, W]` of the image the columns came from. */
   outputSize: readonly [number, number];
