@@ -34,6 +34,7 @@ import {
   where,
 } from '@tapegrad/autograd';
 
+/** Options of `conv2d` and `Conv2d`. */
 export interface Conv2dOptions {
   /** Default 1. */
   stride?: Pair;
@@ -149,7 +150,9 @@ function outputSize(
   ];
 }
 
+/** Options of `maxPool2d`, `avgPool2d` and their layers. */
 export interface Pool2dOptions {
+  /** `[kH, kW]` of the window. */
   kernelSize: Pair;
   /** Default: the kernel size (non-overlapping windows). */
   stride?: Pair;
@@ -210,7 +213,11 @@ function poolWindows(
 /**
  * Max pooling of `x` `[N, C, H, W]` to `[N, C, H_out, W_out]`,
  * `H_out = floor((H + 2 padding - kH) / stride) + 1`. The gradient of each window goes to one
- * position: the first maximum in row-major window order (PAPER.md, backward step 4).
+ * position: the first maximum in row-major window order (PAPER.md, backward step 4). Padded taps
+ * are `-inf`, so they never win.
+ *
+ * @example
+ * maxPool2d(randn([2, 8, 24, 24]), { kernelSize: 2 }).shape; // [2, 8, 12, 12]
  */
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const [windows, oh, ow] = poolWindows('maxPool2d', x, options, -Infinity);
@@ -220,13 +227,22 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
 /**
  * Average pooling of `x` `[N, C, H, W]`, sizes as `maxPool2d`; padded taps count as zeros in the
  * mean. The gradient spreads evenly over each window.
+ *
+ * @example
+ * const x = randn([2, 8, 24, 24]);
+ * avgPool2d(x, { kernelSize: 3, stride: 1, padding: 1 }).shape; // [2, 8, 24, 24]
  */
 export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const [windows, oh, ow] = poolWindows('avgPool2d', x, options, 0);
   return reshape(mean(windows, 2), [x.shape[0]!, x.shape[1]!, oh, ow]);
 }
 
-/** `max(0, x)`, with derivative 0 at 0 (PAPER.md's `g'`). */
+/**
+ * `max(0, x)`, with derivative 0 at 0 (PAPER.md's `g'`).
+ *
+ * @example
+ * relu(tensor([-1, 0, 2])); // [0, 0, 2]
+ */
 export function relu(x: Tensor): Tensor {
   return where(gt(x, 0), x, 0);
 }
@@ -234,6 +250,9 @@ export function relu(x: Tensor): Tensor {
 /**
  * The logistic sigmoid `1 / (1 + e^-x)`, evaluated through `e = exp(-|x|)` on both sides so that
  * no branch overflows: finite values and finite gradients for any input, ±1e3 included.
+ *
+ * @example
+ * sigmoid(tensor([-1000, 0, 1000])); // [0, 0.5, 1]
  */
 export function sigmoid(x: Tensor): Tensor {
   // `-|x|` written as a `where`, not `neg(abs(x))`: the vjp of `abs` is 0 at 0, which would give
@@ -243,7 +262,12 @@ export function sigmoid(x: Tensor): Tensor {
   return where(ge(x, 0), div(1, onePlus), div(e, onePlus));
 }
 
-/** `tanh(x) = 2 sigmoid(2x) - 1`, stable for the same reason as `sigmoid`. */
+/**
+ * `tanh(x) = 2 sigmoid(2x) - 1`, stable for the same reason as `sigmoid`.
+ *
+ * @example
+ * tanh(tensor([0, 1000])); // [0, 1]
+ */
 export function tanh(x: Tensor): Tensor {
   return sub(mul(sigmoid(mul(x, 2)), 2), 1);
 }
@@ -253,6 +277,9 @@ export function tanh(x: Tensor): Tensor {
  * maximum, so large inputs do not overflow. Detaching `m` changes no gradient: the shift cancels.
  * An infinite maximum shifts by 0 instead (`inf - inf` would be NaN), so a row of `-inf` gives
  * `-inf` and a row holding `+inf` gives `+inf`.
+ *
+ * @example
+ * logsumexp(tensor([[1000, 1000], [0, 0]])); // [1000 + log 2, log 2]
  */
 export function logsumexp(x: Tensor, axis = -1, keepdims = false): Tensor {
   const ax = normalizeAxis('logsumexp', axis, x.ndim);
@@ -271,6 +298,9 @@ export function logsumexp(x: Tensor, axis = -1, keepdims = false): Tensor {
  * `exp(x - m) / sum(exp(x - m))` along `axis`, `m` the detached maximum: rows that sum to 1.
  * Not `exp(logSoftmax(x))`, which adds the rounding of `m + log(sum)` (about `|m|` ulps: 2e-4
  * relative in float32 for logits near 1e4).
+ *
+ * @example
+ * softmax(tensor([[1, 1], [0, 1e4]])); // [[0.5, 0.5], [0, 1]]
  */
 export function softmax(x: Tensor, axis = -1): Tensor {
   const ax = normalizeAxis('softmax', axis, x.ndim);
@@ -282,6 +312,9 @@ export function softmax(x: Tensor, axis = -1): Tensor {
  * `(x - m) - log(sum(exp(x - m)))` along `axis`, `m` the detached maximum; never
  * `log(softmax(x))`. Subtracting `m` first keeps the result accurate for large logits (see
  * `softmax`); the shift changes no gradient.
+ *
+ * @example
+ * logSoftmax(tensor([[0, 0]])); // [[-log 2, -log 2]]
  */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   const ax = normalizeAxis('logSoftmax', axis, x.ndim);
@@ -290,7 +323,11 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 }
 
 /**
- * A dense layer: `x W^T + b` for `x` `[..., in]`, `weight` `[out, in]`, `bias` `[out]`.
+ * A dense layer: `x W^T + b` for `x` `[..., in]`, `weight` `[out, in]`, `bias` `[out]`, giving
+ * `[..., out]`.
+ *
+ * @example
+ * linear(randn([32, 784]), randn([128, 784]), zeros([128])).shape; // [32, 128]
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   if (weight.ndim !== 2) {
@@ -330,6 +367,9 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
  * Keeps the axes before `startAxis` and joins the rest: `[N, C, H, W] -> [N, C*H*W]`.
  * `startAxis` must be an axis of `x` (negative counts from the end); a scalar flattens to `[1]`
  * with `startAxis = 0`. An empty batch stays empty: `[0, C, H, W] -> [0, C*H*W]`.
+ *
+ * @example
+ * flatten(randn([2, 8, 12, 12])).shape; // [2, 1152]
  */
 export function flatten(x: Tensor, startAxis = 1): Tensor {
   const start =
@@ -347,6 +387,10 @@ export type Targets = Tensor | readonly number[];
  * `mean_n(logsumexp(z_n) - z_n[t_n])` for class indices `t`, or
  * `-(1/N) sum_n sum_k y_nk log softmax(z_n)_k` for probability rows `y`. Stable for logits of
  * any magnitude.
+ *
+ * @example
+ * const logits = randn([4, 10], { requiresGrad: true });
+ * crossEntropy(logits, [3, 1, 4, 1]).backward(); // logits.grad = (softmax - onehot) / 4
  */
 export function crossEntropy(logits: Tensor, targets: Targets): Tensor {
   if (logits.ndim !== 2) {
@@ -402,7 +446,12 @@ export function crossEntropy(logits: Tensor, targets: Targets): Tensor {
   return neg(mean(gather(logSoftmax(logits, 1), 1, index)));
 }
 
-/** Mean squared error `mean((prediction - target)^2)`; the shapes must match. */
+/**
+ * Mean squared error `mean((prediction - target)^2)`; the shapes must match (no broadcasting).
+ *
+ * @example
+ * mse(tensor([1, 2]), tensor([1, 4])); // 2
+ */
 export function mse(prediction: Tensor, target: Tensor): Tensor {
   if (
     prediction.shape.length !== target.shape.length ||

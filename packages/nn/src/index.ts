@@ -11,4 +11,5 @@ export * from './optim.js';
 export { PaperCNN, type PaperCNNModuleOptions, activate } from './paper.js';
 export * from './compare.js';
 export * from './checkpoint/index.js';
+/** The paper's hand-derived forward and backward run, with no autograd (see `manual/`). */
 export * as manual from './manual/index.js';

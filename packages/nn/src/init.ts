@@ -10,6 +10,7 @@
 import { type DType, Rng, type Shape, ValueError, defaultRng, fmtShape } from '@tapegrad/autograd';
 import { Parameter } from './module.js';
 
+/** How `initParameter` fills a weight (see the formulas above); biases use `zeros`. */
 export type InitKind =
   | 'kaimingUniform'
   | 'kaimingNormal'
@@ -17,13 +18,17 @@ export type InitKind =
   | 'xavierNormal'
   | 'zeros';
 
+/** Options of `initParameter`. */
 export interface InitOptions {
+  /** Default: the default generator (`manualSeed`). */
   rng?: Rng;
+  /** Default `float32`. */
   dtype?: DType;
   /** Default: `sqrt(2)` for Kaiming, 1 for Xavier. */
   gain?: number;
 }
 
+/** `[fanIn, fanOut]` of a weight `[out, in, ...kernel]`; it needs at least 2 axes. */
 export function fans(shape: Shape): [number, number] {
   if (shape.length < 2) {
     throw new ValueError(
@@ -46,7 +51,12 @@ const KINDS: readonly InitKind[] = [
   'zeros',
 ];
 
-/** A new parameter of `shape` initialised by `kind`. */
+/**
+ * A new parameter of `shape` initialised by `kind`.
+ *
+ * @example
+ * const w = initParameter([16, 8], 'kaimingUniform', { rng: new Rng(0) }); // bound sqrt(6 / 8)
+ */
 export function initParameter(shape: Shape, kind: InitKind, options: InitOptions = {}): Parameter {
   if (!KINDS.includes(kind)) {
     // Otherwise an unknown name (say 'xavier') would silently draw Xavier-normal weights.

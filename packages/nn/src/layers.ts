@@ -15,12 +15,15 @@ import {
 import { type InitKind, initParameter } from './init.js';
 import { Module, type Parameter } from './module.js';
 
+/** Options shared by `Linear` and `Conv2d`. */
 export interface LayerOptions {
   /** Whether the layer has a bias; default true. */
   bias?: boolean;
   /** Weight initialisation; default `kaimingUniform`. Biases start at zero. */
   init?: InitKind;
+  /** Default `float32`. */
   dtype?: DType;
+  /** Default: the default generator (`manualSeed`). */
   rng?: Rng;
 }
 
@@ -28,7 +31,13 @@ function initOptions(o: LayerOptions): { dtype?: DType; rng?: Rng } {
   return { ...(o.dtype ? { dtype: o.dtype } : {}), ...(o.rng ? { rng: o.rng } : {}) };
 }
 
-/** `y = x W^T + b`: `weight` `[out, in]`, `bias` `[out]`. */
+/**
+ * `y = x W^T + b`: `weight` `[out, in]`, `bias` `[out]`; `x` `[..., in]` gives `[..., out]`.
+ *
+ * @example
+ * const fc = new Linear(784, 128, { rng: new Rng(0) });
+ * fc.forward(randn([32, 784])).shape; // [32, 128]
+ */
 export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
@@ -45,7 +54,14 @@ export class Linear extends Module {
   }
 }
 
-/** 2-D convolution (cross-correlation): `weight` `[C_out, C_in, kH, kW]`, `bias` `[C_out]`. */
+/**
+ * 2-D convolution (cross-correlation, see `conv2d`): `weight` `[C_out, C_in, kH, kW]`, `bias`
+ * `[C_out]`.
+ *
+ * @example
+ * const conv = new Conv2d(1, 8, 5, { padding: 2 });
+ * conv.forward(randn([2, 1, 28, 28])).shape; // [2, 8, 28, 28]
+ */
 export class Conv2d extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
@@ -77,6 +93,12 @@ export class Conv2d extends Module {
   }
 }
 
+/**
+ * Max pooling as a layer (see `maxPool2d`).
+ *
+ * @example
+ * new MaxPool2d({ kernelSize: 2 }).forward(randn([2, 8, 24, 24])).shape; // [2, 8, 12, 12]
+ */
 export class MaxPool2d extends Module {
   constructor(readonly options: Pool2dOptions) {
     super();
@@ -86,6 +108,12 @@ export class MaxPool2d extends Module {
   }
 }
 
+/**
+ * Average pooling as a layer (see `avgPool2d`).
+ *
+ * @example
+ * new AvgPool2d({ kernelSize: 2 }).forward(randn([2, 8, 24, 24])).shape; // [2, 8, 12, 12]
+ */
 export class AvgPool2d extends Module {
   constructor(readonly options: Pool2dOptions) {
     super();
@@ -95,6 +123,12 @@ export class AvgPool2d extends Module {
   }
 }
 
+/**
+ * `flatten` as a layer: joins the axes from `startAxis` (default 1) on.
+ *
+ * @example
+ * new Flatten().forward(randn([2, 8, 12, 12])).shape; // [2, 1152]
+ */
 export class Flatten extends Module {
   constructor(readonly startAxis = 1) {
     super();
@@ -104,18 +138,36 @@ export class Flatten extends Module {
   }
 }
 
+/**
+ * `relu` as a layer.
+ *
+ * @example
+ * new ReLU().forward(tensor([-1, 2])); // [0, 2]
+ */
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return relu(x);
   }
 }
 
+/**
+ * `sigmoid` as a layer.
+ *
+ * @example
+ * new Sigmoid().forward(tensor([0])); // [0.5]
+ */
 export class Sigmoid extends Module {
   forward(x: Tensor): Tensor {
     return sigmoid(x);
   }
 }
 
+/**
+ * `tanh` as a layer.
+ *
+ * @example
+ * new Tanh().forward(tensor([0])); // [0]
+ */
 export class Tanh extends Module {
   forward(x: Tensor): Tensor {
     return tanh(x);

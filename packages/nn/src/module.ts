@@ -17,10 +17,25 @@ export class Parameter extends Tensor {
   }
 }
 
+/**
+ * The base of every layer and model: holds parameters and sub-modules as fields and maps an
+ * input to an output in `forward`.
+ *
+ * @example
+ * class Affine extends Module {
+ *   readonly scale = Parameter.from(ones([3]));
+ *   readonly shift = Parameter.from(zeros([3]));
+ *   forward(x: Tensor): Tensor {
+ *     return x.mul(this.scale).add(this.shift);
+ *   }
+ * }
+ * new Affine().namedParameters().map(([name]) => name); // ['scale', 'shift']
+ */
 export abstract class Module {
   /** Whether the module is in training mode (`train()`) or evaluation mode (`eval()`). */
   training = true;
 
+  /** The module's computation, written with differentiable ops. */
   abstract forward(x: Tensor): Tensor;
 
   /** Sub-modules by field name; arrays of modules are named by index (`dense.0`). */
@@ -63,6 +78,7 @@ export abstract class Module {
     return out;
   }
 
+  /** Every parameter, in the order of `namedParameters`. */
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
@@ -90,7 +106,13 @@ export abstract class Module {
   }
 }
 
-/** Runs modules one after another; children are named `0`, `1`, ... */
+/**
+ * Runs modules one after another; children are named `0`, `1`, ...
+ *
+ * @example
+ * const mlp = new Sequential(new Linear(4, 8), new ReLU(), new Linear(8, 2));
+ * mlp.forward(randn([5, 4])).shape; // [5, 2]
+ */
 export class Sequential extends Module {
   readonly layers: Module[];
 

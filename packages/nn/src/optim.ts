@@ -6,6 +6,7 @@
 import { type FloatArray, ValueError } from '@tapegrad/autograd';
 import { Module, type Parameter } from './module.js';
 
+/** What an optimizer updates: a module, parameters, or named parameters. */
 export type ParamSource = Module | Iterable<Parameter> | Iterable<[string, Parameter]>;
 
 function named(source: ParamSource): [string, Parameter][] {
@@ -32,6 +33,7 @@ export interface OptimizerState {
   buffers: Record<string, FloatArray>;
 }
 
+/** The base of the optimizers: the named parameters, the step count and the state buffers. */
 export abstract class Optimizer {
   readonly params: [string, Parameter][];
   /** Steps taken so far. */
@@ -43,8 +45,10 @@ export abstract class Optimizer {
     this.params = named(params);
   }
 
+  /** Updates every parameter that has a gradient, in place. */
   abstract step(): void;
 
+  /** Clears the gradient of every parameter. */
   zeroGrad(): void {
     for (const [, p] of this.params) p.grad = null;
   }
@@ -118,7 +122,9 @@ export abstract class Optimizer {
   }
 }
 
+/** Options of `SGD`. */
 export interface SGDOptions {
+  /** The learning rate `alpha`, finite and >= 0. */
   lr: number;
   /** Default 0. */
   momentum?: number;
@@ -131,6 +137,13 @@ export interface SGDOptions {
 /**
  * Stochastic gradient descent: `g = grad + weightDecay p`; with momentum `v = momentum v + g`
  * and the step uses `v` (or `g + momentum v` for Nesterov); `p = p - lr step`.
+ *
+ * @example
+ * const model = new Linear(4, 2);
+ * const opt = new SGD(model, { lr: 0.1, momentum: 0.9 });
+ * mse(model.forward(randn([8, 4])), zeros([8, 2])).backward();
+ * opt.step();
+ * opt.zeroGrad();
  */
 export class SGD extends Optimizer {
   readonly kind = 'sgd';
@@ -170,6 +183,7 @@ export class SGD extends Optimizer {
   }
 }
 
+/** Options of `Adam`. */
 export interface AdamOptions {
   /** Default 1e-3. */
   lr?: number;
@@ -184,6 +198,9 @@ export interface AdamOptions {
 /**
  * Adam (Kingma and Ba): moments `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`, and
  * `p = p - lr m_hat / (sqrt(v_hat) + eps)` with the bias-corrected `m_hat`, `v_hat`.
+ *
+ * @example
+ * const opt = new Adam(new PaperCNN(), { lr: 1e-3 });
  */
 export class Adam extends Optimizer {
   readonly kind = 'adam';

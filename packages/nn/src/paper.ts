@@ -25,12 +25,15 @@ import {
 import { Conv2d, Linear } from './layers.js';
 import { Module } from './module.js';
 
+/** Options of `new PaperCNN()`: the network's config plus the seed and dtype of its weights. */
 export interface PaperCNNModuleOptions extends PaperCNNOptions {
   /** Seed of the weight initialisation; default 0. */
   seed?: number;
+  /** Default `float32`. */
   dtype?: DType;
 }
 
+/** `relu(x)` or `sigmoid(x)`, as the config's `activation` names it. */
 export function activate(kind: Activation, x: Tensor): Tensor {
   return kind === 'relu' ? relu(x) : sigmoid(x);
 }

@@ -19,7 +19,9 @@ import {
 const FORMAT = 'tapegrad-checkpoint/1';
 const OPT = 'optimizer.';
 
+/** Options of `encodeCheckpoint`. */
 export interface CheckpointOptions {
+  /** Also store this optimizer's state (kind, step count and buffers). */
   optimizer?: Optimizer;
   /** Extra string metadata to store (epoch, seed, ...). */
   metadata?: Record<string, string>;
