@@ -123,7 +123,8 @@ function scalarCheck(op: string, y: Tensor): void {
       'f',
       'a function returning one value',
       fmtShape(y.shape),
-      `the function must return a single value to differentiate, got shape ${fmtShape(y.shape)}; use vjp for other outputs`,
+      `the function must return a single value to differentiate, got shape ${fmtShape(y.shape)}; ` +
+        'use vjp for other outputs',
     );
   }
 }

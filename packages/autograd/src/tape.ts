@@ -114,8 +114,14 @@ function checkFinite(op: string, t: Tensor, what: string, stack: string | undefi
 
 // Frames of tapegrad's own sources are skipped, so the stack names the user's line. Only the
 // library's code counts: a test or example file inside the monorepo is user code.
-const libraryFrame =
-  /[\\/]@tapegrad[\\/](autograd|nn)[\\/]|[\\/]packages[\\/](autograd|nn)[\\/](src|dist)[\\/]|node:internal|<anonymous>/;
+const libraryFrame = new RegExp(
+  [
+    String.raw`[\\/]@tapegrad[\\/](autograd|nn)[\\/]`,
+    String.raw`[\\/]packages[\\/](autograd|nn)[\\/](src|dist)[\\/]`,
+    'node:internal',
+    '<anonymous>',
+  ].join('|'),
+);
 const testFrame = /\.test\.[cm]?[jt]s\b/;
 
 function userStack(): string | undefined {

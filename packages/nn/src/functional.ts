@@ -354,7 +354,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
       'bias',
       `[${weight.shape[0]}]`,
       fmtShape(bias.shape),
-      `bias must be [${weight.shape[0]}] for weight ${fmtShape(weight.shape)}, got ${fmtShape(bias.shape)}`,
+      `bias must be [${weight.shape[0]}] for weight ${fmtShape(weight.shape)}, ` +
+        `got ${fmtShape(bias.shape)}`,
     );
   }
   checkDType('linear', 'weight', weight, x);

@@ -89,7 +89,8 @@ export class PaperCNN extends Module {
         'x',
         `[N, ${c.inChannels}, ${ih}, ${iw}]`,
         fmtShape(x.shape),
-        `input must be [N, ${c.inChannels}, ${ih}, ${iw}] for this config, got ${fmtShape(x.shape)}`,
+        `input must be [N, ${c.inChannels}, ${ih}, ${iw}] for this config, ` +
+          `got ${fmtShape(x.shape)}`,
       );
     }
     const maps = activate(

@@ -46,7 +46,8 @@ function positions(op: string, xShape: readonly number[], axis: number, index: T
         'index',
         `integers in [${-dim}, ${dim - 1}]`,
         String(v),
-        `index value ${v} at flat position ${o} is not an integer in [${-dim}, ${dim - 1}] for axis ${axis} of ${fmtShape(xShape)}`,
+        `index value ${v} at flat position ${o} is not an integer in [${-dim}, ${dim - 1}] ` +
+          `for axis ${axis} of ${fmtShape(xShape)}`,
       );
     }
     let off = 0;

@@ -263,7 +263,8 @@ export function decodeSafetensors(
         name,
         `end at most ${dataLength}`,
         `${entry.end}`,
-        `tensor "${name}" data_offsets [${entry.begin},${entry.end}] run past the ${dataLength}-byte data section`,
+        `tensor "${name}" data_offsets [${entry.begin},${entry.end}] run past the ` +
+          `${dataLength}-byte data section`,
       );
     }
     layout.push({ name, ...entry });
@@ -278,7 +279,8 @@ export function decodeSafetensors(
         name,
         `begin at least ${cursor}`,
         `${begin}`,
-        `tensor "${name}" starts at byte ${begin}, inside the tensor before it, which ends at ${cursor}`,
+        `tensor "${name}" starts at byte ${begin}, inside the tensor before it, ` +
+          `which ends at ${cursor}`,
       );
     }
     if (begin > cursor) {
@@ -296,7 +298,8 @@ export function decodeSafetensors(
       'data',
       `${cursor} bytes`,
       `${dataLength} bytes`,
-      `the tensors cover ${cursor} bytes of data but the file has ${dataLength}; ${dataLength - cursor} trailing bytes belong to no tensor`,
+      `the tensors cover ${cursor} bytes of data but the file has ${dataLength}; ` +
+        `${dataLength - cursor} trailing bytes belong to no tensor`,
     );
   }
 
@@ -336,7 +339,8 @@ export function checkState(
         name,
         `${spec.dtype} ${fmtShape(spec.shape)}`,
         'missing',
-        `checkpoint has no tensor "${name}" (the model expects ${spec.dtype} ${fmtShape(spec.shape)})`,
+        `checkpoint has no tensor "${name}" ` +
+          `(the model expects ${spec.dtype} ${fmtShape(spec.shape)})`,
       );
     }
     if (got.dtype !== spec.dtype) {
@@ -354,7 +358,8 @@ export function checkState(
         name,
         fmtShape(spec.shape),
         fmtShape(got.shape),
-        `tensor "${name}" has shape ${fmtShape(got.shape)} in the checkpoint, the model expects ${fmtShape(spec.shape)}`,
+        `tensor "${name}" has shape ${fmtShape(got.shape)} in the checkpoint, ` +
+          `the model expects ${fmtShape(spec.shape)}`,
       );
     }
   }
@@ -446,7 +451,8 @@ function checkStoredTensor(op: string, name: string, tensor: StoredTensor): void
       name,
       `${count ?? 'too many'} elements`,
       `${data.length} elements`,
-      `tensor "${name}" of shape ${fmtShape(shape)} needs ${count ?? 'too many'} elements, its data has ${data.length}`,
+      `tensor "${name}" of shape ${fmtShape(shape)} needs ${count ?? 'too many'} elements, ` +
+        `its data has ${data.length}`,
     );
   }
 }
@@ -547,7 +553,8 @@ function parseEntry(
   if (dtype === undefined) {
     const message =
       typeof fileDtype === 'string' && OTHER_FILE_DTYPES.has(fileDtype)
-        ? `tensor "${name}" has dtype ${fileDtype}, which is not supported (only F32, F64 and I32 are)`
+        ? `tensor "${name}" has dtype ${fileDtype}, which is not supported ` +
+          '(only F32, F64 and I32 are)'
         : `tensor "${name}" has unknown dtype ${show(fileDtype)}`;
     return fail(
       name,
@@ -590,7 +597,8 @@ function parseEntry(
       name,
       `${need} bytes`,
       `${end - begin} bytes`,
-      `tensor "${name}" is ${fileDtype} ${fmtShape(shape)}, which needs ${need} bytes, but data_offsets [${begin},${end}] span ${end - begin}`,
+      `tensor "${name}" is ${fileDtype} ${fmtShape(shape)}, which needs ${need} bytes, ` +
+        `but data_offsets [${begin},${end}] span ${end - begin}`,
     );
   }
   // `-0` parses as a valid dimension; store it as 0 so shapes compare as expected.

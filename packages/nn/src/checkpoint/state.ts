@@ -73,12 +73,14 @@ export function loadCheckpoint(
   const meta = decoded.metadata;
   if (opt) {
     if (meta['optimizer.kind'] !== opt.kind) {
+      const held = meta['optimizer.kind'];
+      const holds = held ? `${held} optimizer state` : 'no optimizer state';
       throw new CheckpointError(
         'loadCheckpoint',
         'optimizer',
         opt.kind,
-        meta['optimizer.kind'] ?? 'none',
-        `checkpoint holds ${meta['optimizer.kind'] ? `${meta['optimizer.kind']} optimizer state` : 'no optimizer state'}, not ${opt.kind}`,
+        held ?? 'none',
+        `checkpoint holds ${holds}, not ${opt.kind}`,
       );
     }
     const step = Number(meta['optimizer.step']);
