@@ -18,6 +18,23 @@ export class Parameter extends Tensor {
 }
 
 /**
+ * The own fields of `owner` holding an instance of `cls`, by field name, and the instances in
+ * array fields, named `field.index`; in field order.
+ */
+function fieldsOf<T>(owner: object, cls: abstract new (...args: never[]) => T): [string, T][] {
+  const out: [string, T][] = [];
+  for (const [key, value] of Object.entries(owner)) {
+    if (value instanceof cls) out.push([key, value]);
+    else if (Array.isArray(value)) {
+      value.forEach((v, i) => {
+        if (v instanceof cls) out.push([`${key}.${i}`, v]);
+      });
+    }
+  }
+  return out;
+}
+
+/**
  * The base of every layer and model: holds parameters and sub-modules as fields and maps an
  * input to an output in `forward`.
  *
@@ -40,16 +57,7 @@ export abstract class Module {
 
   /** Sub-modules by field name; arrays of modules are named by index (`dense.0`). */
   children(): [string, Module][] {
-    const out: [string, Module][] = [];
-    for (const [key, value] of Object.entries(this)) {
-      if (value instanceof Module) out.push([key, value]);
-      else if (Array.isArray(value)) {
-        value.forEach((v, i) => {
-          if (v instanceof Module) out.push([`${key}.${i}`, v]);
-        });
-      }
-    }
-    return out;
+    return fieldsOf(this, Module);
   }
 
   /**
@@ -58,16 +66,7 @@ export abstract class Module {
    * skipped without a word.
    */
   ownParameters(): [string, Parameter][] {
-    const out: [string, Parameter][] = [];
-    for (const [key, value] of Object.entries(this)) {
-      if (value instanceof Parameter) out.push([key, value]);
-      else if (Array.isArray(value)) {
-        value.forEach((v, i) => {
-          if (v instanceof Parameter) out.push([`${key}.${i}`, v]);
-        });
-      }
-    }
-    return out;
+    return fieldsOf(this, Parameter);
   }
 
   /** Every parameter with its dotted path, depth first in field order: `conv.weight`, ... */
