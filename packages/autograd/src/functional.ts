@@ -149,7 +149,13 @@ export function grad<F extends Fn>(
   return (...args) => run(...args)[1];
 }
 
-/** Like `grad`, but also returns the function's value: `[value, gradients]`. */
+/**
+ * Like `grad`, but also returns the function's value: `[value, gradients]`.
+ *
+ * @example
+ * const [value, dx] = valueAndGrad((x: Tensor) => x.mul(x).sum())(tensor([3]));
+ * // value 9, dx [6]
+ */
 export function valueAndGrad<F extends Fn>(
   f: F,
   options: GradOptions = {},
@@ -179,6 +185,10 @@ export type Pullback = (gy: Tensor) => Tensor[];
  * Evaluates `f` at `xs` and returns `[value, pullback]`; `pullback(gy)` gives the cotangent of
  * every tensor argument for an output cotangent `gy` of the value's shape. It can be called more
  * than once.
+ *
+ * @example
+ * const [y, pullback] = vjp((x) => x.mul(x), tensor([1, 2]));
+ * pullback(ones([2])); // [[2, 4]]
  */
 export function vjp(f: (...xs: Tensor[]) => Tensor, ...xs: Tensor[]): [Tensor, Pullback] {
   const p = prepare('vjp', xs, undefined);

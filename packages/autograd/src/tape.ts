@@ -42,7 +42,13 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Runs `fn` without recording: results have no tape node and need no gradient. */
+/**
+ * Runs `fn` without recording: results have no tape node and need no gradient.
+ *
+ * @example
+ * const w = randn([3], { requiresGrad: true });
+ * noGrad(() => w.mul(2)).requiresGrad; // false
+ */
 export function noGrad<T>(fn: () => T): T {
   return withGradMode(false, fn);
 }

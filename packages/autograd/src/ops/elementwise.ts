@@ -284,7 +284,12 @@ function words(a: FloatArray): Int32Array {
   return new Int32Array(a.buffer, a.byteOffset, a.byteLength / 4);
 }
 
-/** Converts to another dtype; the vjp converts the cotangent back. */
+/**
+ * Converts to another dtype; the vjp converts the cotangent back.
+ *
+ * @example
+ * tensor([1, 2]).astype('float64').dtype; // 'float64'
+ */
 export function astype(x: Tensor, dtype: DType): Tensor {
   if (dtype === x.dtype) return x;
   const out = arrayFor(dtype, x.size);
@@ -371,6 +376,9 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
  * so `0^0` does not turn into `0 * 0^-1 = NaN`. The cotangent of `b` is `gy a^b log a`; where
  * `a = 0` it is taken as 0 (the limit for `b > 0`), so a zero base does not turn into
  * `0 * -inf = NaN`.
+ *
+ * @example
+ * pow(tensor([1, 2, 3]), 2); // [1, 4, 9]
  */
 export function pow(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('pow', a, b);
@@ -380,7 +388,12 @@ export function pow(a: TensorLike, b: TensorLike): Tensor {
   ]);
 }
 
-/** The element-wise maximum; on a tie the gradient goes to `a`, the first operand. */
+/**
+ * The element-wise maximum; on a tie the gradient goes to `a`, the first operand.
+ *
+ * @example
+ * maximum(tensor([1, 5]), 3); // [3, 5]
+ */
 export function maximum(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('maximum', a, b);
   const out = mapBinary('maximum', x, y, maxK);
@@ -414,6 +427,10 @@ export const eq = comparison('eq', eqK);
  * `a` where `cond` is non-zero, else `b`, with broadcasting over all three. The cotangent goes to
  * the branch that was taken and is exactly 0 on the other, so an `inf` in the untaken branch
  * never reaches the gradient. `cond` gets none.
+ *
+ * @example
+ * const x = tensor([-1, 2]);
+ * where(gt(x, 0), x, 0); // [0, 2], a ReLU
  */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   // Two plain numbers take the dtype of `cond`.

@@ -66,6 +66,10 @@ function positions(op: string, xShape: readonly number[], axis: number, index: T
 /**
  * `out[i][j][k] = x[i][index[i][j][k]][k]` for `axis = 1` (likewise for any axis); the result has
  * the shape of `index`. The vjp scatter-adds the cotangent back, so repeated indices accumulate.
+ *
+ * @example
+ * const x = tensor([[1, 2, 3], [4, 5, 6]]);
+ * gather(x, 1, tensor([[2], [0]])); // [[3], [4]]
  */
 export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   const ax = normalizeAxis('gather', axis, x.ndim);
@@ -85,6 +89,9 @@ function gatherAt(x: Tensor, pos: Int32Array, index: Tensor, axis: number): Tens
 /**
  * A copy of `x` with `src[i][j][k]` added at `[i][index[i][j][k]][k]` for `axis = 1`; `src` has
  * the shape of `index`, and repeated indices add up.
+ *
+ * @example
+ * scatterAdd(zeros([2, 3]), 1, tensor([[2], [0]]), ones([2, 1])); // [[0, 0, 1], [1, 0, 0]]
  */
 export function scatterAdd(x: Tensor, axis: number, index: Tensor, src: Tensor): Tensor {
   const ax = normalizeAxis('scatterAdd', axis, x.ndim);

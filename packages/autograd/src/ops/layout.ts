@@ -12,6 +12,9 @@ import { sumTo } from './reduce.js';
 /**
  * The same data under a new shape with the same number of elements; one entry may be `-1`, to be
  * inferred. Shares data with `x` (tensors are immutable).
+ *
+ * @example
+ * reshape(arange(6), [2, -1]).shape; // [2, 3]
  */
 export function reshape(x: Tensor, shape: Shape): Tensor {
   const resolved = resolveShape(x, shape);
@@ -60,7 +63,12 @@ function sizeMismatch(x: Tensor, shape: Shape): ShapeError {
   );
 }
 
-/** Reorders the axes: output axis `i` is input axis `axes[i]`. */
+/**
+ * Reorders the axes: output axis `i` is input axis `axes[i]`.
+ *
+ * @example
+ * permute(zeros([2, 3, 4]), [2, 0, 1]).shape; // [4, 2, 3]
+ */
 export function permute(x: Tensor, axes: readonly number[]): Tensor {
   const rank = x.ndim;
   if (axes.length !== rank) {
@@ -159,7 +167,12 @@ function stridedPositions(shape: Shape, strides: readonly number[], base: number
   return out;
 }
 
-/** Swaps two axes (by default the last two). */
+/**
+ * Swaps two axes (by default the last two).
+ *
+ * @example
+ * transpose(zeros([2, 3, 4])).shape; // [2, 4, 3]
+ */
 export function transpose(x: Tensor, axis0 = -2, axis1 = -1): Tensor {
   const a = normalizeAxis('transpose', axis0, x.ndim, 'axis0');
   const b = normalizeAxis('transpose', axis1, x.ndim, 'axis1');
@@ -169,7 +182,12 @@ export function transpose(x: Tensor, axis0 = -2, axis1 = -1): Tensor {
   return permute(x, perm);
 }
 
-/** Broadcasts to `shape` by NumPy's rules; the vjp sums the cotangent back. */
+/**
+ * Broadcasts to `shape` by NumPy's rules; the vjp sums the cotangent back.
+ *
+ * @example
+ * broadcastTo(tensor([1, 2]), [3, 2]); // [[1, 2], [1, 2], [1, 2]]
+ */
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   checkShape('broadcastTo', 'shape', shape);
   // Each axis of x must be 1 or the target's size; checked here so the error names `shape`.
@@ -258,6 +276,9 @@ export function slice(x: Tensor, ranges: readonly SliceRange[]): Tensor {
 /**
  * Pads each axis with `[before, after]` elements of `value` (missing trailing axes are not
  * padded). Sizes must be non-negative integers.
+ *
+ * @example
+ * pad(ones([2, 2]), [[1, 1], [0, 2]]).shape; // [4, 4]
  */
 export function pad(x: Tensor, pads: readonly (readonly [number, number])[], value = 0): Tensor {
   if (pads.length > x.ndim) {
@@ -279,7 +300,12 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
   return put(x, positions, shape, value, 'pad');
 }
 
-/** Joins tensors along `axis`; all other axes must match. */
+/**
+ * Joins tensors along `axis`; all other axes must match.
+ *
+ * @example
+ * concat([zeros([2, 3]), ones([1, 3])]).shape; // [3, 3]
+ */
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) {
     throw new ValueError('concat', 'xs', 'at least one tensor', '0', 'needs at least one tensor');

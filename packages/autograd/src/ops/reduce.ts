@@ -73,6 +73,9 @@ function blocks(shape: readonly number[], run: readonly number[]): [number, numb
 /**
  * The sum over `axis` (default: all), keeping reduced axes as size 1 with `keepdims`. The vjp
  * broadcasts the cotangent back over the reduced axes.
+ *
+ * @example
+ * sum(tensor([[1, 2], [3, 4]]), 0); // [4, 6]
  */
 export function sum(x: Tensor, axis?: Axis, keepdims = false): Tensor {
   const axes = normalizeAxes('sum', axis, x.ndim);
@@ -110,7 +113,12 @@ export function sum(x: Tensor, axis?: Axis, keepdims = false): Tensor {
   ]);
 }
 
-/** The mean over `axis` (default: all): `sum / count`. */
+/**
+ * The mean over `axis` (default: all): `sum / count`.
+ *
+ * @example
+ * mean(tensor([[1, 2], [3, 4]]), -1, true); // [[1.5], [3.5]]
+ */
 export function mean(x: Tensor, axis?: Axis, keepdims = false): Tensor {
   const axes = normalizeAxes('mean', axis, x.ndim);
   const count = axes.reduce((n, a) => n * x.shape[a]!, 1);
@@ -120,6 +128,9 @@ export function mean(x: Tensor, axis?: Axis, keepdims = false): Tensor {
 /**
  * The maximum over `axis` (default: all). The gradient goes to one position per output, the
  * first maximum in row-major order, never split between ties. NaN propagates.
+ *
+ * @example
+ * max(tensor([[1, 5], [7, 2]]), 1); // [5, 7]
  */
 export function max(x: Tensor, axis?: Axis, keepdims = false): Tensor {
   const p = plan('max', x, axis, keepdims);
@@ -192,6 +203,9 @@ function argmaxSlots(d: FloatArray, slot: Int32Array, out: FloatArray, arg: Int3
 /**
  * Sums `g` down to `shape`, undoing a broadcast: leading axes are summed away and axes where
  * `shape` has 1 are summed with `keepdims`.
+ *
+ * @example
+ * sumTo(ones([4, 2, 3]), [2, 1]); // [[12], [12]]
  */
 export function sumTo(g: Tensor, shape: Shape, op = 'sumTo'): Tensor {
   const lead = g.ndim - shape.length;

@@ -98,6 +98,9 @@ function check4d(op: string, arg: string, x: Tensor): void {
  * im2col: every `kh x kw` window of `x` `[N, C, H, W]` becomes a column of the result
  * `[N, C*kh*kw, oh*ow]`, rows ordered channel-major, then kernel row, then kernel column. Taps in
  * the padding read 0.
+ *
+ * @example
+ * unfold(randn([2, 3, 8, 8]), { kernelSize: 3, padding: 1 }).shape; // [2, 27, 64]
  */
 export function unfold(x: Tensor, options: WindowOptions): Tensor {
   check4d('unfold', 'x', x);
@@ -115,6 +118,10 @@ function unfoldWith(x: Tensor, g: WindowGeometry, options: WindowOptions): Tenso
 /**
  * col2im, the adjoint of `unfold`: columns `[N, C*kh*kw, L]` are summed into an image
  * `[N, C, H, W]` of `outputSize`, overlapping taps adding up; `L` must equal `oh*ow`.
+ *
+ * @example
+ * const cols = unfold(ones([1, 1, 4, 4]), { kernelSize: 2, stride: 2 });
+ * fold(cols, { kernelSize: 2, stride: 2, outputSize: [4, 4] }); // ones again
  */
 export function fold(cols: Tensor, options: FoldOptions): Tensor {
   if (cols.ndim !== 3) {
