@@ -244,3 +244,15 @@ describe('concat records its own list of inputs', () => {
     expect(gradOf(b)).toEqual([3]);
   });
 });
+
+describe('maximum routes the cotangent to the operand it took, NaN included', () => {
+  test('maximum(a=[NaN, 1], b=[1, NaN]): value [NaN, NaN], a.grad [1, 0], b.grad [0, 1]', () => {
+    const a = t64([NaN, 1]);
+    const b = t64([1, NaN]);
+    const y = maximum(a, b);
+    expect(Array.from(y.data)).toEqual([NaN, NaN]);
+    sum(y).backward();
+    expect(gradOf(a)).toEqual([1, 0]);
+    expect(gradOf(b)).toEqual([0, 1]);
+  });
+});

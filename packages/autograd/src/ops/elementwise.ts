@@ -220,6 +220,13 @@ const maxK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
     o[oo + i] = u >= v || u !== u ? u : v;
   }
 };
+/** 1 where `maximum` took `a` (`a >= b`, or `a` is NaN), else 0: the vjp's routing mask. */
+const takeAK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
+  for (let i = 0; i < n; i++) {
+    const u = a[ao + i * as]!;
+    o[oo + i] = +(u >= b[bo + i * bs]! || u !== u);
+  }
+};
 // `+(a > b)` rather than `a > b ? 1 : 0`: see Note [branch-free select].
 const gtK: BinaryKernel = (a, ao, as, b, bo, bs, o, oo, n) => {
   for (let i = 0; i < n; i++) o[oo + i] = +(a[ao + i * as]! > b[bo + i * bs]!);
@@ -398,7 +405,9 @@ export function maximum(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('maximum', a, b);
   const out = mapBinary('maximum', x, y, maxK);
   return record('maximum', [x, y], out, (gy, needs) => {
-    const takeA = ge(x, y);
+    // The same choice as the forward kernel, NaN included, so the cotangent goes to the operand
+    // whose value was taken. A constant for the tape, like a comparison.
+    const takeA = mapBinary('maximum', x, y, takeAK);
     return [needs[0] ? where(takeA, gy, 0) : null, needs[1] ? where(takeA, 0, gy) : null];
   });
 }
