@@ -118,6 +118,15 @@ describe('incompatible broadcast', () => {
 });
 
 describe('matmul', () => {
+  test('inner mismatch with transB a=[2,3] b=[5,4] expects 3 columns in b', () => {
+    expectError(() => matmul(f32([2, 3]), f32([5, 4]), { transB: true }), ShapeError, {
+      op: 'matmul',
+      arg: 'b',
+      expected: '3 columns in b',
+      actual: '4',
+    });
+  });
+
   test('inner mismatch a=[2,3] b=[4,5] throws ShapeError', () => {
     expectError(() => matmul(f32([2, 3]), f32([4, 5])), ShapeError, {
       op: 'matmul',

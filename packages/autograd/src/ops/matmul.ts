@@ -94,7 +94,7 @@ export function matmulT(
     throw new ShapeError(
       op,
       'b',
-      `${ka} rows in b`,
+      `${ka} ${transB ? 'columns' : 'rows'} in b`,
       `${kb}`,
       `inner dimensions differ, ${fmtShape(sa!)} @ ${fmtShape(sb!)}`,
     );
