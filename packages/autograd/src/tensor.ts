@@ -276,7 +276,8 @@ export function arrayFor(dtype: DType, n: number): FloatArray {
   return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
 }
 
-function checkDType(op: string, dtype: string): asserts dtype is DType {
+/** Throws unless `dtype` is one tapegrad knows. Internal to the package. */
+export function checkDType(op: string, dtype: string): asserts dtype is DType {
   if (dtype !== 'float32' && dtype !== 'float64') {
     throw new DTypeError(op, 'dtype', 'float32 or float64', dtype, `unknown dtype ${dtype}`);
   }

@@ -117,6 +117,17 @@ describe('incompatible broadcast', () => {
   });
 });
 
+describe('astype', () => {
+  test("astype('float16') throws DTypeError instead of returning float32 data", () => {
+    expectError(() => f32([2]).astype('float16' as 'float32'), DTypeError, {
+      op: 'astype',
+      arg: 'dtype',
+      expected: 'float32 or float64',
+      actual: 'float16',
+    });
+  });
+});
+
 describe('matmul', () => {
   test('inner mismatch with transB a=[2,3] b=[5,4] expects 3 columns in b', () => {
     expectError(() => matmul(f32([2, 3]), f32([5, 4]), { transB: true }), ShapeError, {

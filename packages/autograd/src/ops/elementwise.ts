@@ -13,6 +13,7 @@ import {
   type TensorLike,
   arrayFor,
   asTensor,
+  checkDType,
 } from '../tensor.js';
 
 /**
@@ -298,6 +299,7 @@ function words(a: FloatArray): Int32Array {
  * tensor([1, 2]).astype('float64').dtype; // 'float64'
  */
 export function astype(x: Tensor, dtype: DType): Tensor {
+  checkDType('astype', dtype);
   if (dtype === x.dtype) return x;
   const out = arrayFor(dtype, x.size);
   out.set(x.data);
