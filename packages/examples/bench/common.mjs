@@ -131,6 +131,20 @@ export function timeSteps(step, timing) {
   return { steps: n, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** `timeSteps` for a step that returns a promise (tapegrad-2t), awaiting every call. */
+export async function timeStepsAsync(step, timing) {
+  let i = 0;
+  const w0 = performance.now();
+  while (i < timing.warmSteps || performance.now() - w0 < timing.warm * 1000) await step(i++);
+  const t0 = performance.now();
+  let n = 0;
+  while (n < timing.minSteps || performance.now() - t0 < timing.seconds * 1000) {
+    await step(i++);
+    n++;
+  }
+  return { steps: n, seconds: (performance.now() - t0) / 1000 };
+}
+
 /** Peak resident set size of this process, in MB. */
 export function peakRssMb() {
   return process.resourceUsage().maxRSS / 1024;

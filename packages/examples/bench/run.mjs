@@ -77,8 +77,14 @@ const QUICK_SKIP = {
   convnetjs: ['conv', 'accuracy:lenet'],
 };
 const ONCE_TIMING = { warm: 0, warmSteps: 0, seconds: 0, minSteps: 1 };
+// Figures a system does not have: tapegrad-2t is data-parallel training, so its inference, conv2d
+// and matmul figures would be tapegrad's on one thread again.
+const NOT_APPLICABLE = {
+  'tapegrad-2t': ['infer:paper:256', 'infer:lenet:256', 'conv', 'matmul:256', 'matmul:1024'],
+};
 
 function policy(system, task) {
+  if (NOT_APPLICABLE[system]?.includes(task)) return 'na';
   if (args.all) return 'run';
   if (quick && QUICK_SKIP[system]?.includes(task)) return 'skip';
   return SLOW[system]?.[task] ?? 'run';
@@ -213,7 +219,7 @@ function fmt(v) {
 
 function main() {
   const version = torchVersion();
-  const all = ['tapegrad', 'tapegrad-js', 'tfjs-cpu', 'tfjs-wasm', 'convnetjs'];
+  const all = ['tapegrad', 'tapegrad-2t', 'tapegrad-js', 'tfjs-cpu', 'tfjs-wasm', 'convnetjs'];
   if (version) all.push('torch-2t', 'torch-1t');
   const systems = args.systems ? all.filter((s) => args.systems.includes(s)) : all;
   if (!systems.includes('tapegrad')) systems.unshift('tapegrad');
@@ -245,6 +251,7 @@ function main() {
     for (const f of figures) {
       for (const system of systems) {
         const p = policy(system, f.task);
+        if (p === 'na') continue;
         if (p === 'skip' || (p === 'once' && round > 1)) {
           if (round === 1) skipped.push(`${system} ${f.task}`);
           continue;
@@ -368,6 +375,34 @@ function checkTargets(results, peak, memory) {
         2,
         '>= 2x',
       );
+  // The same goals for tapegrad-2t, data-parallel over the machine's 2 cores.
+  const ratio2t = (task, other) => {
+    const a = get(task, 'tapegrad-2t');
+    const b = get(task, other);
+    return a !== null && b ? a / b : null;
+  };
+  if (results['train:paper:32']?.['tapegrad-2t']) {
+    add(
+      'PAPER train b32: tapegrad-2t / tfjs-wasm',
+      ratio2t('train:paper:32', 'tfjs-wasm'),
+      2,
+      '>= 2x',
+    );
+    add(
+      'PAPER train b32: tapegrad-2t / torch-2t',
+      ratio2t('train:paper:32', 'torch-2t'),
+      0.5,
+      '>= 0.5x',
+    );
+    for (const b of [32, 64])
+      if (results[`train:lenet:${b}`])
+        add(
+          `LENET train b${b}: tapegrad-2t / tfjs-wasm`,
+          ratio2t(`train:lenet:${b}`, 'tfjs-wasm'),
+          2,
+          '>= 2x',
+        );
+  }
   const mm = get('matmul:1024', 'tapegrad');
   for (const [k, label] of [
     ['wasm-simd-peak', 'WebAssembly SIMD mul+add peak, 1 core'],
@@ -413,6 +448,9 @@ function staticNotes() {
       'converted to its layout, and trains on the same digits in the same batch order.',
     'tapegrad, tfjs-cpu, tfjs-wasm and convnetjs run on one thread (tfjs-wasm has no threads ' +
       'under Node); torch-2t uses 2 threads, torch-1t one.',
+    'tapegrad-2t is tapegrad data-parallel over 2 threads (the main thread and one worker ' +
+      'thread, each computing half of every batch; src/parallel.ts). It has training figures ' +
+      'only ("not run" elsewhere); its peak RSS includes the worker thread.',
     `conv2d fwd+bwd counts 3 x 2 N C_out H W C_in kH kW = ${(CONV_FLOPS / 1e9).toFixed(3)} GFLOP ` +
       'per call (forward, input gradient, filter gradient); matmul n counts 2 n^3.',
     'Peak RSS is the child process maximum, runtime included (Node about 40-60 MB, Python with ' +
@@ -453,7 +491,8 @@ function markdown(report, figures) {
       '(min-max over rounds) and the ratio to tapegrad (higher is faster).',
     '',
   );
-  lines.push(`| figure | unit | ${systems.join(' | ')} |`);
+  const heading = { 'tapegrad-2t': 'tapegrad-2t (data-parallel, 2 threads)' };
+  lines.push(`| figure | unit | ${systems.map((s) => heading[s] ?? s).join(' | ')} |`);
   lines.push(`| --- | --- | ${systems.map(() => '---').join(' | ')} |`);
   for (const f of figures)
     lines.push(

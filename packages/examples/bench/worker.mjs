@@ -8,6 +8,7 @@ import {
   readPlan,
   testIndices,
   timeSteps,
+  timeStepsAsync,
   trainIndices,
   writeResult,
 } from './common.mjs';
@@ -18,6 +19,7 @@ const timing = JSON.parse(timingJson);
 async function load(name) {
   if (name === 'tapegrad') return (await import('./systems/tapegrad.mjs')).create('wasm');
   if (name === 'tapegrad-js') return (await import('./systems/tapegrad.mjs')).create('js');
+  if (name === 'tapegrad-2t') return (await import('./systems/tapegrad.mjs')).createParallel(2);
   if (name === 'tfjs-cpu') return (await import('./systems/tfjs.mjs')).create('cpu');
   if (name === 'tfjs-wasm') return (await import('./systems/tfjs.mjs')).create('wasm');
   if (name === 'convnetjs') return (await import('./systems/convnetjs.mjs')).create();
@@ -25,13 +27,14 @@ async function load(name) {
 }
 
 /** Trains one epoch over the seeded order (whole batches only), then scores the test digits. */
-function accuracy(sys, plan, model) {
-  const net = sys.build(model, plan);
+async function accuracy(sys, plan, model) {
+  const net = await sys.build(model, plan);
   const batch = plan.accuracyBatch;
   const steps = Math.floor(plan.order.length / batch);
   const t0 = performance.now();
   let lossSum = 0;
-  for (let s = 0; s < steps; s++) lossSum += net.trainStep(trainIndices(plan, batch, s));
+  // A data-parallel system's step returns a promise; awaiting a plain number changes nothing.
+  for (let s = 0; s < steps; s++) lossSum += await net.trainStep(trainIndices(plan, batch, s));
   const seconds = (performance.now() - t0) / 1000;
   const n = plan.testLabels.length;
   let correct = 0;
@@ -79,12 +82,14 @@ const [kind, a, b] = task.split(':');
 let result;
 if (kind === 'train' || kind === 'infer') {
   const batch = Number(b);
-  const net = sys.build(a, plan);
+  const net = await sys.build(a, plan);
   const step =
     kind === 'train'
       ? (i) => net.trainStep(trainIndices(plan, batch, i))
       : (i) => net.predict(testIndices(plan, batch, i));
-  const { steps, seconds } = timeSteps(step, timing);
+  const { steps, seconds } = sys.async
+    ? await timeStepsAsync(step, timing)
+    : timeSteps(step, timing);
   result = { value: (steps * batch) / seconds, unit: 'images/s', steps, seconds };
 } else if (kind === 'conv') {
   const { steps, seconds } = timeSteps(sys.conv(), timing);
@@ -97,8 +102,10 @@ if (kind === 'train' || kind === 'infer') {
     result = { value: (2 * n ** 3 * steps) / seconds / 1e9, unit: 'GFLOP/s', steps, seconds };
   }
 } else if (kind === 'accuracy') {
-  result = accuracy(sys, plan, a);
+  result = await accuracy(sys, plan, a);
 } else if (kind === 'memory') {
   result = memory(sys, plan, Number(a));
 } else throw new Error(`unknown task ${task}`);
 writeResult(resultPath, { system, task, notes: sys.notes, ...result });
+// The data-parallel system's worker threads would keep this process alive.
+await sys.close?.();

@@ -57,17 +57,17 @@ export interface Evaluation {
   confusion: number[][];
 }
 
+/** The PaperCNN options of a config (also the model spec of `--threads` workers). */
+export function modelOptions(config: TrainConfig): PaperCNNModuleOptions {
+  return { seed: config.seed, activation: config.activation, denseActivation: config.activation };
+}
+
 /** Builds the model and optimizer of a config. */
 export function createRun(
   config: TrainConfig,
   model?: PaperCNN,
 ): { model: PaperCNN; optimizer: Optimizer } {
-  const options: PaperCNNModuleOptions = {
-    seed: config.seed,
-    activation: config.activation,
-    denseActivation: config.activation,
-  };
-  const m = model ?? new PaperCNN(options);
+  const m = model ?? new PaperCNN(modelOptions(config));
   const optimizer =
     config.optimizer === 'adam'
       ? new Adam(m, { lr: config.lr })
@@ -178,6 +178,11 @@ export interface TrainHooks {
   onEpoch?: (result: EpochResult) => void | Promise<void>;
   /** Checked before each batch: return true to stop (an interrupted run). */
   shouldStop?: () => boolean;
+  /**
+   * Replaces the step on a batch (zero the gradients, backward, optimizer step) and resolves to
+   * the batch's mean loss; the data-parallel trainer of `parallel.ts` plugs in here.
+   */
+  step?: (x: Tensor, y: readonly number[]) => Promise<number>;
 }
 
 /**
@@ -204,11 +209,16 @@ export async function trainEpochs(
     setLearningRate(optimizer, config.lr * Math.pow(config.lrDecay, epoch - 1));
     for (const { x, y } of batches(data.train, config.batchSize, rng)) {
       if (hooks.shouldStop?.()) return results;
-      const loss = model.loss(shiftImages(x, config.augmentShift, rng), y);
-      optimizer.zeroGrad();
-      loss.backward();
-      optimizer.step();
-      const value = loss.item();
+      const images = shiftImages(x, config.augmentShift, rng);
+      let value: number;
+      if (hooks.step !== undefined) value = await hooks.step(images, y);
+      else {
+        const loss = model.loss(images, y);
+        optimizer.zeroGrad();
+        loss.backward();
+        optimizer.step();
+        value = loss.item();
+      }
       lossSum += value * y.length;
       seen += y.length;
       hooks.onBatch?.({ epoch, batch: ++b, batches: count, loss: value, images: y.length });

@@ -1,5 +1,6 @@
 // tapegrad through its public API: the wasm SIMD backend ("tapegrad") or the plain TypeScript
-// kernels ("tapegrad-js").
+// kernels ("tapegrad-js"); "tapegrad-2t" trains data-parallel over 2 threads (the main thread and
+// one worker thread, parameters in a SharedArrayBuffer: src/parallel.ts), training figures only.
 import {
   Rng,
   Tensor,
@@ -22,6 +23,7 @@ import {
   crossEntropy,
 } from '@tapegrad/nn';
 import { CONV, LR, MODELS, gather, paramShapes } from '../common.mjs';
+import { createParallelTrainer } from '../../dist/parallel.js';
 
 function layer(l) {
   switch (l.kind) {
@@ -52,15 +54,66 @@ function random(shape, rng) {
   return new Tensor(data, shape);
 }
 
+/** The network of `model` with fresh weights; also the factory the worker threads call. */
+export function buildNet(model) {
+  return new Sequential(...MODELS[model].map(layer));
+}
+
+function initialised(model, plan) {
+  const net = buildNet(model);
+  const init = plan.init(model);
+  const params = net.parameters();
+  paramShapes(model).forEach(([name], i) => params[i].data.set(init[name]));
+  return net;
+}
+
+/** tapegrad-2t: the same network, data-parallel over `threads` threads. */
+export function createParallel(threads) {
+  setBackend(createWasmBackendSync());
+  const trainers = [];
+  return {
+    notes: [
+      `data-parallel over ${threads} threads: each thread computes forward and backward on its ` +
+        'share of the batch, the main thread sums the gradients weighted by share and runs SGD ' +
+        'in place on parameters in a SharedArrayBuffer (src/parallel.ts); training only',
+    ],
+    async: true,
+    async build(model, plan) {
+      const trainer = await createParallelTrainer({
+        threads,
+        model: { kind: 'factory', url: import.meta.url, name: 'buildNet', args: [model] },
+        instance: initialised(model, plan),
+        optimizer: (net) => new SGD(net, { lr: LR }),
+      });
+      trainers.push(trainer);
+      return {
+        trainStep(indices) {
+          const x = images(gather(plan.trainImages, indices), indices.length);
+          return trainer.step(
+            x,
+            indices.map((j) => plan.trainLabels[j]),
+          );
+        },
+        predict(indices) {
+          const x = images(gather(plan.testImages, indices), indices.length);
+          return noGrad(() => trainer.model.forward(x)).data;
+        },
+      };
+    },
+    async close() {
+      await Promise.all(trainers.map((t) => t.close()));
+    },
+    conv: null,
+    matmul: null,
+  };
+}
+
 export function create(variant) {
   setBackend(variant === 'js' ? jsBackend : createWasmBackendSync());
   return {
     notes: [],
     build(model, plan) {
-      const net = new Sequential(...MODELS[model].map(layer));
-      const init = plan.init(model);
-      const params = net.parameters();
-      paramShapes(model).forEach(([name], i) => params[i].data.set(init[name]));
+      const net = initialised(model, plan);
       const opt = new SGD(net, { lr: LR });
       return {
         trainStep(indices) {

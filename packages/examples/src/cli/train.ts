@@ -4,7 +4,7 @@
  * matrix (SVG, Vega-Lite) and the final checkpoint (safetensors).
  *
  * Options: --epochs --batch-size --lr --optimizer sgd|adam --activation relu|sigmoid --seed
- * --out DIR --resume CHECKPOINT --backend wasm|js --train-size --test-size --json
+ * --out DIR --resume CHECKPOINT --backend wasm|js --threads N --train-size --test-size --json
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -19,9 +19,12 @@ import {
   type TrainConfig,
   createRun,
   evaluate,
+  modelOptions,
   trainEpochs,
 } from '../train.js';
+import type { ParallelTrainer } from '../parallel.js';
 import {
+  type BackendName,
   UsageError,
   choiceOption,
   numberOption,
@@ -40,6 +43,7 @@ const OPTIONS = {
   out: { type: 'string' },
   resume: { type: 'string' },
   backend: { type: 'string' },
+  threads: { type: 'string' },
   'train-size': { type: 'string' },
   'test-size': { type: 'string' },
   json: { type: 'boolean' },
@@ -56,6 +60,9 @@ const HELP = `usage: pnpm start [-- options]
   --out DIR           output folder (default out)
   --resume FILE       continue from a checkpoint written by an earlier run
   --backend NAME      wasm (WebAssembly SIMD, default) or js
+  --threads N         compute threads (default 1); N > 1 trains data-parallel over worker
+                      threads, each taking a share of every batch: the same run up to float32
+                      rounding (gradients are summed in another order), not bit for bit
   --train-size N      training digits (default 8000)
   --test-size N       held-out digits (default 2000)
   --json              print one JSON summary as the last line
@@ -74,6 +81,7 @@ interface Summary {
   history: EpochResult[];
   out: string;
   backend: string;
+  threads: number;
 }
 
 async function main(): Promise<void> {
@@ -107,6 +115,7 @@ async function main(): Promise<void> {
   const sizeRange = { min: 1, max: AVAILABLE - 1 };
   let trainSize = numberOption('train-size', v['train-size'], 8000, 'int', sizeRange);
   let testSize = numberOption('test-size', v['test-size'], 2000, 'int', sizeRange);
+  const threads = numberOption('threads', v.threads, 1, 'int', { min: 1, max: 64 });
   const json = v.json ?? false;
   const log = (line: string): void => {
     process.stdout.write(`${line}\n`);
@@ -162,8 +171,9 @@ async function main(): Promise<void> {
   const data = loadMnist({ trainSize, testSize, seed: config.seed });
   await mkdir(out, { recursive: true });
   log(
-    `training PaperCNN on ${data.train.size} MNIST digits, testing on ${data.test.size} (backend ${backend}, ${config.optimizer} lr ${config.lr}, batch ${config.batchSize}, ${config.activation})`,
+    `training PaperCNN on ${data.train.size} MNIST digits, testing on ${data.test.size} (backend ${backend}, ${config.optimizer} lr ${config.lr}, batch ${config.batchSize}, ${config.activation}${threads > 1 ? `, data-parallel over ${threads} threads` : ''})`,
   );
+  const parallel = threads > 1 ? await startParallel(threads, config, run, backend) : null;
 
   const bar = new cliProgress.SingleBar(
     {
@@ -184,6 +194,7 @@ async function main(): Promise<void> {
     data,
     config,
     {
+      ...(parallel !== null ? { step: (x, y) => parallel.step(x, y) } : {}),
       onBatch: (b) => {
         if (b.batch === 1) {
           epochStart = performance.now();
@@ -215,7 +226,7 @@ async function main(): Promise<void> {
       },
     },
     startEpoch,
-  );
+  ).finally(() => parallel?.close());
 
   const final = evaluate(run.model, data.test);
   await writeOutputs(out, run.model, data.test, history, final.confusion);
@@ -234,10 +245,31 @@ async function main(): Promise<void> {
       history,
       out,
       backend,
+      threads,
     };
     log(JSON.stringify(summary));
   }
   void results;
+}
+
+/**
+ * The data-parallel trainer over the run's own model and optimizer (loaded only for
+ * `--threads` above 1, so a single-thread run starts no worker and loads no more code).
+ */
+async function startParallel(
+  threads: number,
+  config: TrainConfig,
+  run: ReturnType<typeof createRun>,
+  backend: BackendName,
+): Promise<ParallelTrainer> {
+  const { createParallelTrainer } = await import('../parallel.js');
+  return createParallelTrainer({
+    threads,
+    model: { kind: 'paper', options: modelOptions(config) },
+    instance: run.model,
+    optimizer: run.optimizer,
+    backend,
+  });
 }
 
 interface ResumeMeta {
