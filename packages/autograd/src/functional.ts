@@ -233,7 +233,16 @@ export function customVjp(
 ): (...xs: Tensor[]) => Tensor {
   const name = options.name ?? (fn.name || 'customVjp');
   return (...xs) => {
-    const y = noGrad(() => fn(...xs));
+    const y: unknown = noGrad(() => fn(...xs));
+    if (!(y instanceof Tensor)) {
+      throw new GradientError(
+        name,
+        'fn',
+        'a function returning a Tensor',
+        typeof y,
+        'the function must return a Tensor',
+      );
+    }
     // The rule sees the recorded output itself (not a detached copy), so a rule written in terms
     // of the output differentiates correctly again, as exp's vjp does with its own output.
     const output = new Tensor(y.data, y.shape);

@@ -7,6 +7,7 @@
  * for a few random directions `t`, comparing `<dL/dx, t>` (mode `random`, cheap for large inputs).
  * `order: 2` checks the gradient of the gradient the same way.
  */
+import { ValueError } from './errors.js';
 import { getLogger } from './logger.js';
 import { Rng } from './random.js';
 import { noGrad } from './tape.js';
@@ -75,6 +76,24 @@ export function gradCheck(
   inputs: readonly Tensor[],
   options: GradCheckOptions = {},
 ): GradCheckReport {
+  if (options.mode !== undefined && options.mode !== 'full' && options.mode !== 'random') {
+    throw new ValueError(
+      'gradCheck',
+      'mode',
+      'full or random',
+      String(options.mode),
+      `mode must be full or random, got ${String(options.mode)}`,
+    );
+  }
+  if (options.order !== undefined && options.order !== 1 && options.order !== 2) {
+    throw new ValueError(
+      'gradCheck',
+      'order',
+      '1 or 2',
+      String(options.order),
+      `order must be 1 or 2, got ${String(options.order)}`,
+    );
+  }
   const eps = options.eps ?? 1e-6;
   const atol = options.atol ?? 1e-6;
   const rtol = options.rtol ?? 1e-4;

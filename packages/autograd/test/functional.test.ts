@@ -1,6 +1,7 @@
 /** grad, valueAndGrad, vjp, noGrad, detach, customVjp, and nested second derivatives. */
 import { describe, expect, test } from 'vitest';
 import {
+  GradientError,
   type Tensor,
   customVjp,
   div,
@@ -217,5 +218,15 @@ describe('grad(x => grad(f)(x)) against closed forms', () => {
     const g = grad((y: Tensor) => mul(y, mul(y, y)))(x) as Tensor; // 3x^2, recorded
     g.backward();
     expect(x.grad!.item()).toBeCloseTo(6 * 0.3, 14);
+  });
+});
+
+describe('customVjp input checks', () => {
+  test('a function that returns no Tensor is a GradientError naming the rule', () => {
+    const bad = customVjp((() => 3) as unknown as (x: Tensor) => Tensor, () => [null], {
+      name: 'three',
+    });
+    expect(() => bad(tensor([1]))).toThrow(GradientError);
+    expect(() => bad(tensor([1]))).toThrow(/three: the function must return a Tensor/);
   });
 });

@@ -11,6 +11,7 @@ import {
   setLogger,
   sum,
   tensor,
+  ValueError,
 } from '../src/index.js';
 
 const v64 = (v: number[], shape?: number[]): Tensor =>
@@ -119,5 +120,16 @@ describe('gradCheck report', () => {
     const c = gradCheck((t) => exp(t), [x], { seed: 5 });
     expect(a).toEqual(b);
     expect(c.worst!.analytic).not.toBe(a.worst!.analytic);
+  });
+});
+
+describe('gradCheck option validation', () => {
+  test('rejects an unknown mode or order with a ValueError naming it', () => {
+    const x = [tensor([1, 2], { dtype: 'float64' })];
+    const f = (t: Tensor): Tensor => t.mul(t);
+    const mode = () => gradCheck(f, x, { mode: 'sideways' as 'full' });
+    expect(mode).toThrow(ValueError);
+    expect(mode).toThrow(/gradCheck: mode must be full or random/);
+    expect(() => gradCheck(f, x, { order: 3 as 1 })).toThrow(/gradCheck: order must be 1 or 2/);
   });
 });

@@ -7,6 +7,7 @@ import {
   DTypeError,
   type Pair,
   ShapeError,
+  TapegradError,
   type Tensor,
   ValueError,
   abs,
@@ -35,6 +36,26 @@ import {
 } from '@tapegrad/autograd';
 
 /** Options of `conv2d` and `Conv2d`. */
+/**
+ * Runs an autograd primitive on behalf of an nn op, so a bad window (stride, padding, a kernel
+ * larger than the padded input) is reported as the nn op the user called, with the same fields.
+ */
+function asOp<T>(op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (!(err instanceof TapegradError) || err.op === op) throw err;
+    const Kind = err.constructor as new (
+      op: string,
+      arg: string,
+      expected: string,
+      actual: string,
+      message: string,
+    ) => TapegradError;
+    throw new Kind(op, err.arg, err.expected, err.actual, err.message.replace(/^[^:]*: /, ''));
+  }
+}
+
 export interface Conv2dOptions {
   /** Default 1. */
   stride?: Pair;
@@ -125,12 +146,14 @@ export function conv2d(
   }
   checkDType('conv2d', 'weight', weight, x);
   if (bias) checkDType('conv2d', 'bias', bias, x);
-  const cols = unfold(x, {
-    kernelSize: [kh, kw],
-    stride: pairOf(options.stride, 1),
-    padding: pairOf(options.padding, 0),
-    dilation: pairOf(options.dilation, 1),
-  });
+  const cols = asOp('conv2d', () =>
+    unfold(x, {
+      kernelSize: [kh, kw],
+      stride: pairOf(options.stride, 1),
+      padding: pairOf(options.padding, 0),
+      dilation: pairOf(options.dilation, 1),
+    }),
+  );
   const [oh, ow] = outputSize(x.shape, [kh, kw], options);
   const y = reshape(matmul(reshape(weight, [cout, cin * kh * kw]), cols), [n, cout, oh, ow]);
   return bias ? add(y, reshape(bias, [1, cout, 1, 1])) : y;
@@ -204,7 +227,7 @@ function poolWindows(
           fill,
         )
       : x;
-  const cols = unfold(xp, { kernelSize: k, stride: s });
+  const cols = asOp(op, () => unfold(xp, { kernelSize: k, stride: s }));
   const oh = Math.floor((h + 2 * p[0] - k[0]) / s[0]) + 1;
   const ow = Math.floor((w + 2 * p[1] - k[1]) / s[1]) + 1;
   return [reshape(cols, [n, c, k[0] * k[1], oh * ow]), oh, ow];

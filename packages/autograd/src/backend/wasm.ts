@@ -1,3 +1,4 @@
+import { ValueError } from '../errors.js';
 import { jsBackend } from './js.js';
 import type { Backend, FloatArray, MatmulArgs, WindowGeometry } from './types.js';
 import { wasmBase64 } from './wasm-binary.js';
@@ -48,7 +49,14 @@ const ALIGN = 64;
 
 function wasmApi(): WasmApi {
   const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (api === undefined) throw new Error('wasm backend: WebAssembly is not available here');
+  if (api === undefined)
+    throw new ValueError(
+      'createWasmBackend',
+      '',
+      'an engine with WebAssembly',
+      'none',
+      'WebAssembly is not available here',
+    );
   return api;
 }
 
@@ -178,7 +186,14 @@ function makeBackend(instance: WasmInstance): Backend {
 export async function createWasmBackend(): Promise<Backend> {
   const api = wasmApi();
   const bytes = moduleBytes();
-  if (!api.validate(bytes)) throw new Error('wasm backend: this engine lacks WebAssembly SIMD');
+  if (!api.validate(bytes))
+    throw new ValueError(
+      'createWasmBackend',
+      '',
+      'WebAssembly SIMD',
+      'no SIMD',
+      'this engine lacks WebAssembly SIMD',
+    );
   const { instance } = await api.instantiate(bytes, {});
   return makeBackend(instance);
 }
@@ -191,6 +206,13 @@ export async function createWasmBackend(): Promise<Backend> {
 export function createWasmBackendSync(): Backend {
   const api = wasmApi();
   const bytes = moduleBytes();
-  if (!api.validate(bytes)) throw new Error('wasm backend: this engine lacks WebAssembly SIMD');
+  if (!api.validate(bytes))
+    throw new ValueError(
+      'createWasmBackend',
+      '',
+      'WebAssembly SIMD',
+      'no SIMD',
+      'this engine lacks WebAssembly SIMD',
+    );
   return makeBackend(new api.Instance(new api.Module(bytes), {}));
 }
