@@ -141,10 +141,20 @@ function shapeResult(gs: Tensor[], argnums: GradOptions['argnums']): Grads {
  * const df = grad((x: Tensor) => x.mul(x).sum());
  * df(tensor([1, 2])); // [2, 4]
  */
+export function grad<F extends (x: Tensor) => Tensor>(
+  f: F,
+  options?: { argnums?: 0 },
+): (x: Tensor) => Tensor;
 export function grad<F extends Fn>(
   f: F,
-  options: GradOptions = {},
-): (...args: Parameters<F>) => Grads {
+  options: { argnums: number },
+): (...args: Parameters<F>) => Tensor;
+export function grad<F extends Fn>(
+  f: F,
+  options: { argnums: readonly number[] },
+): (...args: Parameters<F>) => Tensor[];
+export function grad<F extends Fn>(f: F, options?: GradOptions): (...args: Parameters<F>) => Grads;
+export function grad(f: Fn, options: GradOptions = {}): (...args: never[]) => Grads {
   const run = valueAndGradAs('grad', f, options);
   return (...args) => run(...args)[1];
 }
@@ -156,10 +166,26 @@ export function grad<F extends Fn>(
  * const [value, dx] = valueAndGrad((x: Tensor) => x.mul(x).sum())(tensor([3]));
  * // value 9, dx [6]
  */
+export function valueAndGrad<F extends (x: Tensor) => Tensor>(
+  f: F,
+  options?: { argnums?: 0 },
+): (x: Tensor) => [Tensor, Tensor];
 export function valueAndGrad<F extends Fn>(
   f: F,
+  options: { argnums: number },
+): (...args: Parameters<F>) => [Tensor, Tensor];
+export function valueAndGrad<F extends Fn>(
+  f: F,
+  options: { argnums: readonly number[] },
+): (...args: Parameters<F>) => [Tensor, Tensor[]];
+export function valueAndGrad<F extends Fn>(
+  f: F,
+  options?: GradOptions,
+): (...args: Parameters<F>) => [Tensor, Grads];
+export function valueAndGrad(
+  f: Fn,
   options: GradOptions = {},
-): (...args: Parameters<F>) => [Tensor, Grads] {
+): (...args: never[]) => [Tensor, Grads] {
   return valueAndGradAs('valueAndGrad', f, options);
 }
 
