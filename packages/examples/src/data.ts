@@ -66,7 +66,8 @@ export function loadMnist(options: LoadOptions = {}): MnistData {
       'trainSize',
       `trainSize + testSize <= ${AVAILABLE}`,
       `${trainSize} + ${testSize}`,
-      `trainSize + testSize = ${trainSize + testSize}, but the mnist package holds ${AVAILABLE} digits`,
+      `trainSize + testSize = ${trainSize + testSize}, but the mnist package holds ` +
+        `${AVAILABLE} digits`,
     );
   }
   const all: [number, number][] = [];

@@ -211,13 +211,15 @@ export function attachParameters(
   const named = uniqueParameters(model);
   if (named.length !== layout.entries.length)
     throw new Error(
-      `the worker's model has ${named.length} parameters, the main thread's ${layout.entries.length}`,
+      `the worker's model has ${named.length} parameters, the main thread's ` +
+        `${layout.entries.length}`,
     );
   return named.map(([name, p], i) => {
     const e = layout.entries[i]!;
     if (name !== e.name || fmtShape(p.shape) !== fmtShape(e.shape) || p.dtype !== layout.dtype)
       throw new Error(
-        `the worker's parameter ${i} is ${name} ${fmtShape(p.shape)} ${p.dtype}, the main thread's ${e.name} ${fmtShape(e.shape)} ${layout.dtype}`,
+        `the worker's parameter ${i} is ${name} ${fmtShape(p.shape)} ${p.dtype}, the main ` +
+          `thread's ${e.name} ${fmtShape(e.shape)} ${layout.dtype}`,
       );
     rebind(p, view(layout.dtype, buffer, e.offset, p.size));
     return p;
@@ -505,7 +507,8 @@ export async function createParallelTrainer(
   const workerUrl = options.workerUrl ?? new URL('./parallel-worker.js', import.meta.url);
   if (threads > 1 && workerUrl.protocol === 'file:' && !existsSync(fileURLToPath(workerUrl)))
     throw new Error(
-      `parallel: the worker script ${fileURLToPath(workerUrl)} does not exist; build the examples package first (pnpm run build)`,
+      `parallel: the worker script ${fileURLToPath(workerUrl)} does not exist; build the ` +
+        `examples package first (pnpm run build)`,
     );
 
   const model = options.instance ?? (await buildModel(options.model));

@@ -373,7 +373,8 @@ export function featureMapsSpec(
         'images',
         `[${D},1,h,w]`,
         actual,
-        `images has shape ${actual}, expected ${D} single-channel images to match maps [${maps.shape.join(',')}]`,
+        `images has shape ${actual}, expected ${D} single-channel images to match maps ` +
+          `[${maps.shape.join(',')}]`,
       );
     }
   }

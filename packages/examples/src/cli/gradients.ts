@@ -131,11 +131,20 @@ async function main(): Promise<void> {
     )}\n\n`,
   );
   process.stdout.write(
-    `largest relative difference, manual vs autograd: ${fmt(report.worst.maxRel)} (${seconds.toFixed(2)} s)\n`,
+    `largest relative difference, manual vs autograd: ${fmt(report.worst.maxRel)} ` +
+      `(${seconds.toFixed(2)} s)\n`,
   );
   if (v.json) {
     process.stdout.write(
-      `${JSON.stringify({ batchSize, seed, activation, dtype, finiteDifferences: fd, seconds, ...report })}\n`,
+      `${JSON.stringify({
+        batchSize,
+        seed,
+        activation,
+        dtype,
+        finiteDifferences: fd,
+        seconds,
+        ...report,
+      })}\n`,
     );
   }
 }

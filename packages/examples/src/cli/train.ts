@@ -141,7 +141,8 @@ async function main(): Promise<void> {
     for (const [name, given, saved] of kept) {
       if (v[name] !== undefined && given !== saved)
         throw new UsageError(
-          `--${name} ${given} differs from the checkpoint's ${saved}; a resumed run keeps its settings (only --epochs may change)`,
+          `--${name} ${given} differs from the checkpoint's ${saved}; ` +
+            'a resumed run keeps its settings (only --epochs may change)',
         );
     }
     config = {
@@ -156,22 +157,27 @@ async function main(): Promise<void> {
     startEpoch = meta.epoch;
     if (startEpoch >= config.epochs)
       throw new UsageError(
-        `the checkpoint has already trained ${startEpoch} of ${config.epochs} epochs; pass a larger --epochs`,
+        `the checkpoint has already trained ${startEpoch} of ${config.epochs} epochs; ` +
+          'pass a larger --epochs',
       );
     log(`resuming from ${path} after epoch ${startEpoch}`);
   }
   if (trainSize + testSize > AVAILABLE)
     throw new UsageError(
-      `--train-size ${trainSize} and --test-size ${testSize} add up to more than the ${AVAILABLE} digits of the mnist package`,
+      `--train-size ${trainSize} and --test-size ${testSize} add up to more than the ` +
+        `${AVAILABLE} digits of the mnist package`,
     );
   if (config.batchSize > trainSize)
     throw new UsageError(
-      `--batch-size ${config.batchSize} is larger than the ${trainSize} training digits (--train-size)`,
+      `--batch-size ${config.batchSize} is larger than the ${trainSize} training digits ` +
+        `(--train-size)`,
     );
   const data = loadMnist({ trainSize, testSize, seed: config.seed });
   await mkdir(out, { recursive: true });
   log(
-    `training PaperCNN on ${data.train.size} MNIST digits, testing on ${data.test.size} (backend ${backend}, ${config.optimizer} lr ${config.lr}, batch ${config.batchSize}, ${config.activation}${threads > 1 ? `, data-parallel over ${threads} threads` : ''})`,
+    `training PaperCNN on ${data.train.size} MNIST digits, testing on ${data.test.size} ` +
+      `(backend ${backend}, ${config.optimizer} lr ${config.lr}, batch ${config.batchSize}, ` +
+      `${config.activation}${threads > 1 ? `, data-parallel over ${threads} threads` : ''})`,
   );
   const parallel = threads > 1 ? await startParallel(threads, config, run, backend) : null;
 
@@ -211,7 +217,9 @@ async function main(): Promise<void> {
         trainImages += data.train.size;
         history.push(r);
         log(
-          `epoch ${r.epoch}/${config.epochs}  train loss ${r.trainLoss.toFixed(4)}  test loss ${r.testLoss.toFixed(4)}  test accuracy ${(100 * r.testAccuracy).toFixed(2)}%  (${r.seconds.toFixed(1)} s, ${(data.train.size / r.seconds).toFixed(0)} img/s)`,
+          `epoch ${r.epoch}/${config.epochs}  train loss ${r.trainLoss.toFixed(4)}  test loss ` +
+            `${r.testLoss.toFixed(4)}  test accuracy ${(100 * r.testAccuracy).toFixed(2)}%  ` +
+            `(${r.seconds.toFixed(1)} s, ${(data.train.size / r.seconds).toFixed(0)} img/s)`,
         );
         const metadata = {
           epoch: String(r.epoch),
@@ -231,7 +239,8 @@ async function main(): Promise<void> {
   const final = evaluate(run.model, data.test);
   await writeOutputs(out, run.model, data.test, history, final.confusion);
   log(
-    `final test accuracy ${(100 * final.accuracy).toFixed(2)}% on ${data.test.size} held-out digits; outputs in ${out}`,
+    `final test accuracy ${(100 * final.accuracy).toFixed(2)}% on ${data.test.size} held-out ` +
+      `digits; outputs in ${out}`,
   );
   if (json) {
     const summary: Summary = {
@@ -302,7 +311,8 @@ async function readResumeMeta(path: string): Promise<ResumeMeta> {
     return { epoch, config, history, sizes };
   } catch {
     throw new UsageError(
-      `--resume: ${path} is not a checkpoint of this training script (its metadata has no epoch, config and history)`,
+      `--resume: ${path} is not a checkpoint of this training script (its metadata has no ` +
+        `epoch, config and history)`,
     );
   }
 }
