@@ -21,6 +21,25 @@ export function parseOptions<T extends OptionSpec>(
   }
 }
 
+/**
+ * A script's options from its command line (pnpm passes a literal `--` through, which is
+ * dropped), or `null` after printing `help` for `--help`.
+ */
+export function parseCommandLine<T extends OptionSpec>(
+  options: T,
+  help: string,
+): ReturnType<typeof parseOptions<T>> | null {
+  const values = parseOptions(
+    process.argv.slice(2).filter((a) => a !== '--'),
+    options,
+  );
+  if ((values as { help?: unknown }).help === true) {
+    process.stdout.write(help);
+    return null;
+  }
+  return values;
+}
+
 /** The values a number option accepts: `min <= v <= max`, and `v > above` when given. */
 export interface Range {
   min?: number;
@@ -79,6 +98,13 @@ export function choiceOption<C extends string>(
 }
 
 export type BackendName = 'wasm' | 'js';
+
+/** Reads `--backend` (wasm by default), installs it and returns its name. */
+export function backendOption(raw: string | undefined): BackendName {
+  const name = choiceOption('backend', raw, 'wasm', ['wasm', 'js'] as const);
+  useBackend(name);
+  return name;
+}
 
 /** Installs the kernel backend: WebAssembly SIMD (default) or the plain TypeScript one. */
 export function useBackend(name: BackendName): void {

@@ -15,7 +15,7 @@ import {
   type Difference,
 } from '@tapegrad/nn';
 import { loadMnist, take } from '../data.js';
-import { choiceOption, numberOption, parseOptions, runMain, useBackend } from './common.js';
+import { backendOption, choiceOption, numberOption, parseCommandLine, runMain } from './common.js';
 
 const OPTIONS = {
   'batch-size': { type: 'string' },
@@ -69,15 +69,9 @@ function table(header: string[], rows: string[][]): string {
 }
 
 async function main(): Promise<void> {
-  const v = parseOptions(
-    process.argv.slice(2).filter((a) => a !== '--'),
-    OPTIONS,
-  );
-  if (v.help) {
-    process.stdout.write(HELP);
-    return;
-  }
-  useBackend(choiceOption('backend', v.backend, 'wasm', ['wasm', 'js'] as const));
+  const v = parseCommandLine(OPTIONS, HELP);
+  if (v === null) return;
+  backendOption(v.backend);
   // The batch and the warm-up digits come from a split of at most 9,999 digits.
   const batchSize = numberOption('batch-size', v['batch-size'], 16, 'int', { min: 1, max: 4999 });
   const seed = numberOption('seed', v.seed, 1, 'int', 0);

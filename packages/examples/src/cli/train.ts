@@ -26,11 +26,11 @@ import type { ParallelTrainer } from '../parallel.js';
 import {
   type BackendName,
   UsageError,
+  backendOption,
   choiceOption,
   numberOption,
-  parseOptions,
+  parseCommandLine,
   runMain,
-  useBackend,
 } from './common.js';
 
 const OPTIONS = {
@@ -85,16 +85,9 @@ interface Summary {
 }
 
 async function main(): Promise<void> {
-  const v = parseOptions(
-    process.argv.slice(2).filter((a) => a !== '--'),
-    OPTIONS,
-  );
-  if (v.help) {
-    process.stdout.write(HELP);
-    return;
-  }
-  const backend = choiceOption('backend', v.backend, 'wasm', ['wasm', 'js'] as const);
-  useBackend(backend);
+  const v = parseCommandLine(OPTIONS, HELP);
+  if (v === null) return;
+  const backend = backendOption(v.backend);
   const base = process.env.INIT_CWD ?? process.cwd();
   const out = resolve(base, v.out ?? 'out');
   let config: TrainConfig = {
