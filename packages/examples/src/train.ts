@@ -77,52 +77,28 @@ export function createRun(
 
 /** Checks a config, naming the bad field. */
 export function checkConfig(config: TrainConfig): void {
-  const int = (arg: keyof TrainConfig, v: number, min: number): void => {
-    if (!Number.isInteger(v) || v < min)
-      throw new ValueError(
-        'train',
-        arg,
-        `an integer >= ${min}`,
-        String(v),
-        `${arg} must be an integer >= ${min}, got ${v}`,
-      );
+  // One template for every field: `<field> must be <expected>, got <value>`.
+  const check = (ok: boolean, arg: keyof TrainConfig, expected: string): void => {
+    if (ok) return;
+    const got = String(config[arg]);
+    throw new ValueError('train', arg, expected, got, `${arg} must be ${expected}, got ${got}`);
   };
-  int('epochs', config.epochs, 1);
-  int('batchSize', config.batchSize, 1);
-  int('seed', config.seed, 0);
-  int('augmentShift', config.augmentShift, 0);
-  if (!(config.lrDecay > 0 && config.lrDecay <= 1))
-    throw new ValueError(
-      'train',
-      'lrDecay',
-      'a number in (0, 1]',
-      String(config.lrDecay),
-      `lrDecay must be in (0, 1], got ${config.lrDecay}`,
-    );
-  if (!(config.lr > 0) || !Number.isFinite(config.lr))
-    throw new ValueError(
-      'train',
-      'lr',
-      'a finite number > 0',
-      String(config.lr),
-      `lr must be a finite number > 0, got ${config.lr}`,
-    );
-  if (config.optimizer !== 'sgd' && config.optimizer !== 'adam')
-    throw new ValueError(
-      'train',
-      'optimizer',
-      'sgd or adam',
-      String(config.optimizer),
-      `optimizer must be sgd or adam, got ${config.optimizer}`,
-    );
-  if (config.activation !== 'relu' && config.activation !== 'sigmoid')
-    throw new ValueError(
-      'train',
-      'activation',
-      'relu or sigmoid',
-      String(config.activation),
-      `activation must be relu or sigmoid, got ${config.activation}`,
-    );
+  const int = (arg: keyof TrainConfig, min: number): void => {
+    const v = config[arg] as number;
+    check(Number.isInteger(v) && v >= min, arg, `an integer >= ${min}`);
+  };
+  int('epochs', 1);
+  int('batchSize', 1);
+  int('seed', 0);
+  int('augmentShift', 0);
+  check(config.lrDecay > 0 && config.lrDecay <= 1, 'lrDecay', 'in (0, 1]');
+  check(config.lr > 0 && Number.isFinite(config.lr), 'lr', 'a finite number > 0');
+  check(config.optimizer === 'sgd' || config.optimizer === 'adam', 'optimizer', 'sgd or adam');
+  check(
+    config.activation === 'relu' || config.activation === 'sigmoid',
+    'activation',
+    'relu or sigmoid',
+  );
 }
 
 function setLearningRate(optimizer: Optimizer, lr: number): void {
